@@ -1,0 +1,148 @@
+// Package credentials reads each integration's mParticle server-to-server key and secret
+// from Secrets Manager and caches them per container, so a busy feed costs about one
+// secret read per TTL rather than one per message.
+package credentials
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// Credentials is a feed's server-to-server key and secret. Its String and GoString methods
+// redact both, so a stray %v in a log line cannot leak them.
+type Credentials struct {
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+}
+
+func (Credentials) String() string   { return "credentials{redacted}" }
+func (Credentials) GoString() string { return "credentials{redacted}" }
+
+// ErrNotFound: the secret does not exist (deleted, or never written).
+var ErrNotFound = errors.New("credentials: secret not found")
+
+// ErrMalformed: the secret exists but is not {"key","secret"} with both set.
+var ErrMalformed = errors.New("credentials: secret is not a JSON object with key and secret")
+
+// SecretsAPI is the part of Secrets Manager this package uses.
+type SecretsAPI interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// Parse decodes a secret string. Errors never include the value.
+func Parse(s string) (Credentials, error) {
+	var c Credentials
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return Credentials{}, ErrMalformed
+	}
+	if c.Key == "" || c.Secret == "" {
+		return Credentials{}, ErrMalformed
+	}
+	return c, nil
+}
+
+// Cache is a per-container TTL cache of credentials by secret id. Concurrent misses for the
+// same id share one read.
+type Cache struct {
+	api SecretsAPI
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	reads   int64
+}
+
+type entry struct {
+	ready   chan struct{} // closed when creds/err are set
+	creds   Credentials
+	err     error
+	fetched time.Time
+}
+
+// NewCache returns a cache that keeps each secret for ttl.
+func NewCache(api SecretsAPI, ttl time.Duration) *Cache {
+	return &Cache{api: api, ttl: ttl, now: time.Now, entries: map[string]*entry{}}
+}
+
+// Get returns the credentials stored in the secret id (a name or ARN).
+func (c *Cache) Get(ctx context.Context, id string) (Credentials, error) {
+	c.mu.Lock()
+	e, ok := c.entries[id]
+	if ok {
+		select {
+		case <-e.ready:
+			if e.err == nil && c.now().Sub(e.fetched) < c.ttl {
+				c.mu.Unlock()
+				return e.creds, nil
+			}
+			ok = false // expired or failed: read again
+		default: // a read is in flight: wait for it below
+		}
+	}
+	if !ok {
+		e = &entry{ready: make(chan struct{})}
+		c.entries[id] = e
+		c.reads++
+		c.mu.Unlock()
+		e.creds, e.err = c.read(ctx, id)
+		e.fetched = c.now()
+		close(e.ready)
+		return e.creds, e.err
+	}
+	c.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.creds, e.err
+	case <-ctx.Done():
+		return Credentials{}, fmt.Errorf("credentials: waiting for secret read: %w", ctx.Err())
+	}
+}
+
+// Invalidate drops the cached value of id, so the next Get reads the secret again
+// (after mParticle refused it: the secret may have been rotated).
+func (c *Cache) Invalidate(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[id]; ok {
+		select {
+		case <-e.ready:
+			delete(c.entries, id)
+		default: // a fresh read is already in flight
+		}
+	}
+}
+
+// Reads returns how many secret reads the cache has made (for tests and metrics).
+func (c *Cache) Reads() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+func (c *Cache) read(ctx context.Context, id string) (Credentials, error) {
+	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	if err != nil {
+		var nf *smtypes.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return Credentials{}, fmt.Errorf("read secret %q: %w", id, ErrNotFound)
+		}
+		return Credentials{}, fmt.Errorf("read secret %q: %w", id, err)
+	}
+	if out.SecretString == nil {
+		return Credentials{}, fmt.Errorf("read secret %q: %w", id, ErrMalformed)
+	}
+	creds, err := Parse(*out.SecretString)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("read secret %q: %w", id, err)
+	}
+	return creds, nil
+}

@@ -1,0 +1,68 @@
+// Package event models the platform events the forwarder consumes (event-contract.md §1)
+// and decodes them strictly from SQS message bodies.
+package event
+
+// Type is one of the 13 platform event types that can be sent to mParticle.
+type Type string
+
+const (
+	DeviceImpression                 Type = "device.impression"
+	DeviceTransaction                Type = "device.transaction"
+	TrialConverted                   Type = "user.journey.trial.converted"
+	TrialDidNotConvert               Type = "user.journey.trial.did_not_convert"
+	TrialStarted                     Type = "user.journey.trial.started"
+	SubscriptionCancelled            Type = "user.subscription.cancelled"
+	SubscriptionExpired              Type = "user.subscription.expired"
+	SubscriptionInGracePeriod        Type = "user.subscription.in_grace_period"
+	SubscriptionPaused               Type = "user.subscription.paused"
+	SubscriptionPurchased            Type = "user.subscription.purchased"
+	SubscriptionRenewalInGracePeriod Type = "user.subscription.renewal_in_grace_period"
+	SubscriptionRenewed              Type = "user.subscription.renewed"
+	SubscriptionResumed              Type = "user.subscription.resumed"
+)
+
+// AllTypes lists the event types in the product doc's order.
+var AllTypes = []Type{
+	DeviceImpression,
+	DeviceTransaction,
+	TrialConverted,
+	TrialDidNotConvert,
+	TrialStarted,
+	SubscriptionCancelled,
+	SubscriptionExpired,
+	SubscriptionInGracePeriod,
+	SubscriptionPaused,
+	SubscriptionPurchased,
+	SubscriptionRenewalInGracePeriod,
+	SubscriptionRenewed,
+	SubscriptionResumed,
+}
+
+// Descriptions gives a one-line description per type, shown by the Integrations API.
+var Descriptions = map[Type]string{
+	DeviceImpression:                 "A paywall was shown on a device.",
+	DeviceTransaction:                "A purchase was made on a device (sent as a commerce purchase).",
+	TrialConverted:                   "A free trial converted into a paid subscription.",
+	TrialDidNotConvert:               "A free trial ended without converting.",
+	TrialStarted:                     "A user started a free trial.",
+	SubscriptionCancelled:            "A user turned off auto-renew for a subscription.",
+	SubscriptionExpired:              "A subscription ended and access was lost.",
+	SubscriptionInGracePeriod:        "A renewal failed and the subscription entered its grace period.",
+	SubscriptionPaused:               "A subscription was paused.",
+	SubscriptionPurchased:            "A user purchased a new subscription.",
+	SubscriptionRenewalInGracePeriod: "A subscription renewed while in its grace period.",
+	SubscriptionRenewed:              "A subscription renewed for another period.",
+	SubscriptionResumed:              "A paused subscription resumed.",
+}
+
+// Valid reports whether t is one of the 13 known event types.
+func (t Type) Valid() bool {
+	_, ok := Descriptions[t]
+	return ok
+}
+
+// IsUser reports whether t is a user.* lifecycle event (requires a user, carries user attributes).
+func (t Type) IsUser() bool { return len(t) > 5 && t[:5] == "user." }
+
+// IsDevice reports whether t is a device.* event (requires a device).
+func (t Type) IsDevice() bool { return len(t) > 7 && t[:7] == "device." }

@@ -1,0 +1,108 @@
+package forwarder
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
+)
+
+// Settings is the forwarder's configuration, read from the environment the template sets.
+type Settings struct {
+	IntegrationsTable   string        // INTEGRATIONS_TABLE (required)
+	DLQURL              string        // DLQ_URL (required)
+	MParticleBaseURL    string        // MPARTICLE_BASE_URL: send every pod's traffic here
+	IntegrationsTTL     time.Duration // INTEGRATIONS_CACHE_TTL, default 30s
+	CredentialsTTL      time.Duration // CREDENTIALS_CACHE_TTL, default 5m
+	MaxConcurrentFeeds  int           // MAX_CONCURRENT_FEEDS, default 8
+	DeadlineMarginMilli int           // DEADLINE_MARGIN_MS, default 2000
+}
+
+// SettingsFromEnv reads and validates Settings.
+func SettingsFromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{
+		IntegrationsTable: getenv("INTEGRATIONS_TABLE"),
+		DLQURL:            getenv("DLQ_URL"),
+		MParticleBaseURL:  getenv("MPARTICLE_BASE_URL"),
+	}
+	if s.IntegrationsTable == "" {
+		return s, fmt.Errorf("INTEGRATIONS_TABLE is required")
+	}
+	if s.DLQURL == "" {
+		return s, fmt.Errorf("DLQ_URL is required")
+	}
+	var err error
+	if s.IntegrationsTTL, err = duration(getenv, "INTEGRATIONS_CACHE_TTL", 30*time.Second); err != nil {
+		return s, err
+	}
+	if s.CredentialsTTL, err = duration(getenv, "CREDENTIALS_CACHE_TTL", 5*time.Minute); err != nil {
+		return s, err
+	}
+	if s.MaxConcurrentFeeds, err = integer(getenv, "MAX_CONCURRENT_FEEDS", 8); err != nil {
+		return s, err
+	}
+	if s.DeadlineMarginMilli, err = integer(getenv, "DEADLINE_MARGIN_MS", 2000); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// NewFromEnv wires a Handler from the environment and one AWS config, loaded once per
+// container by the caller.
+func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*Handler, error) {
+	s, err := SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("forwarder settings: %w", err)
+	}
+	client, err := mparticle.New(mparticle.Options{BaseURL: s.MParticleBaseURL, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("mparticle client: %w", err)
+	}
+	store := integrationstore.New(dynamodb.NewFromConfig(awsCfg), s.IntegrationsTable)
+	return New(Deps{
+		Integrations: integration.NewCache(store, s.IntegrationsTTL),
+		Credentials:  credentials.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
+		Uploader:     client,
+		DeadLetters:  &SQSDeadLetters{API: sqs.NewFromConfig(awsCfg), QueueURL: s.DLQURL},
+		Health:       store,
+		Logger:       log,
+	}, Config{
+		MaxConcurrentFeeds: s.MaxConcurrentFeeds,
+		DeadlineMargin:     time.Duration(s.DeadlineMarginMilli) * time.Millisecond,
+	}), nil
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q is not a non-negative duration like 30s", name, v)
+	}
+	return d, nil
+}
+
+func integer(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive integer", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,452 @@
+// Package forwarder turns a batch of queued platform events into mParticle uploads: one
+// batch per (event, matching integration), grouped per feed into bulk requests, with a
+// per-message verdict for SQS (partial batch response) and a dead-letter queue for input
+// that can never be delivered.
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/transform"
+)
+
+// Integrations returns an app's integrations (cached per container in production).
+type Integrations interface {
+	ForApp(ctx context.Context, appID string) ([]integration.Integration, error)
+}
+
+// Credentials returns a feed's key and secret and forgets them when mParticle refuses them.
+type Credentials interface {
+	Get(ctx context.Context, secretID string) (credentials.Credentials, error)
+	Invalidate(secretID string)
+}
+
+// Uploader sends one feed's batches (the mParticle client).
+type Uploader interface {
+	Upload(ctx context.Context, feed mparticle.Feed, batches []mparticle.Batch) []mparticle.Result
+}
+
+// DeadLetters keeps messages that can never be delivered, with their reason.
+type DeadLetters interface {
+	Send(ctx context.Context, dl DeadLetter) error
+}
+
+// HealthMarker records on an integration that its credentials were refused. Optional.
+type HealthMarker interface {
+	SetHealth(ctx context.Context, appID, id, health, lastError string, at time.Time) error
+}
+
+// DeadLetter is a message diverted from the pipeline, with why.
+type DeadLetter struct {
+	MessageID string
+	Body      string
+	EventID   string // empty when the body could not be decoded
+	EventType string
+	Kind      string // FailureInvalidInput, FailureRejected
+	Reason    string
+	// IntegrationIDs lists the integrations that refused the event (empty for invalid input).
+	IntegrationIDs []string
+	ReceiveCount   int
+}
+
+// Failure kinds recorded on dead letters.
+const (
+	FailureInvalidInput = "invalid_input"
+	FailureRejected     = "rejected_by_mparticle"
+)
+
+// Config tunes the handler.
+type Config struct {
+	// MaxConcurrentFeeds bounds how many feeds are uploaded to at once.
+	MaxConcurrentFeeds int
+	// DeadlineMargin is kept free at the end of an invocation to report results: no feed's
+	// upload starts later than this before the deadline, and uploads end by then.
+	DeadlineMargin time.Duration
+}
+
+// Deps are the handler's collaborators.
+type Deps struct {
+	Integrations Integrations
+	Credentials  Credentials
+	Uploader     Uploader
+	DeadLetters  DeadLetters
+	Health       HealthMarker // may be nil
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Handler is the Forwarder's SQS handler. It is safe for concurrent use.
+type Handler struct {
+	deps Deps
+	cfg  Config
+}
+
+// New returns a Handler.
+func New(deps Deps, cfg Config) *Handler {
+	if cfg.MaxConcurrentFeeds <= 0 {
+		cfg.MaxConcurrentFeeds = 8
+	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = 2 * time.Second
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Handler{deps: deps, cfg: cfg}
+}
+
+// ErrAllRetryable is returned when every message of a batch failed retryably, so that Lambda
+// backs off the whole batch instead of hammering a failing dependency.
+var ErrAllRetryable = errors.New("forwarder: every message failed retryably")
+
+// record is one SQS message's progress through an invocation.
+type record struct {
+	msg          events.SQSMessage
+	receiveCount int
+	ev           *event.Event
+
+	mu        sync.Mutex
+	retryable []string // reasons a delivery must be retried
+	rejected  []string // reasons a delivery was refused for good
+	rejectIDs []string
+	delivered int
+}
+
+func (r *record) fail(retry bool, integrationID, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if retry {
+		r.retryable = append(r.retryable, integrationID+": "+reason)
+		return
+	}
+	r.rejected = append(r.rejected, integrationID+": "+reason)
+	r.rejectIDs = append(r.rejectIDs, integrationID)
+}
+
+// delivery is one batch bound for one feed.
+type delivery struct {
+	rec   *record
+	batch mparticle.Batch
+}
+
+// feedWork is everything an invocation sends to one integration.
+type feedWork struct {
+	in         *integration.Integration
+	deliveries []delivery
+}
+
+// Summary counts what an invocation did (logged once per invocation, used by tests).
+type Summary struct {
+	Messages, Invalid, NoIntegration, Delivered, Rejected, Retried, DeadLettered, MissingCustomerID int
+}
+
+// Handle processes one SQS batch and reports the messages to retry.
+func (h *Handler) Handle(ctx context.Context, in events.SQSEvent) (events.SQSEventResponse, error) {
+	resp, _, err := h.handle(ctx, in)
+	return resp, err
+}
+
+func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEventResponse, Summary, error) {
+	var sum Summary
+	sum.Messages = len(in.Records)
+	recs := make([]*record, len(in.Records))
+	var deadLetters []DeadLetter
+	byApp := map[string][]*record{}
+	var appOrder []string
+
+	for i, msg := range in.Records {
+		r := &record{msg: msg, receiveCount: receiveCount(msg)}
+		recs[i] = r
+		ev, err := event.Decode([]byte(msg.Body))
+		if err != nil {
+			sum.Invalid++
+			h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
+				slog.String("message_id", msg.MessageId), slog.String("outcome", "invalid"),
+				slog.String("reason", err.Error()), slog.Int("receive_count", r.receiveCount))
+			deadLetters = append(deadLetters, DeadLetter{
+				MessageID: msg.MessageId, Body: msg.Body, Kind: FailureInvalidInput,
+				Reason: err.Error(), ReceiveCount: r.receiveCount,
+			})
+			continue
+		}
+		r.ev = ev
+		if _, seen := byApp[ev.AppID]; !seen {
+			appOrder = append(appOrder, ev.AppID)
+		}
+		byApp[ev.AppID] = append(byApp[ev.AppID], r)
+	}
+
+	// Route each event to its integrations and build one batch per (event, integration).
+	var feeds []*feedWork
+	for _, appID := range appOrder {
+		ins, err := h.deps.Integrations.ForApp(ctx, appID)
+		if err != nil {
+			for _, r := range byApp[appID] {
+				r.fail(true, "-", "integration lookup failed")
+			}
+			h.deps.Logger.LogAttrs(ctx, slog.LevelError, "integration lookup failed",
+				slog.String("app_id", appID), slog.String("error", err.Error()),
+				slog.Int("messages", len(byApp[appID])))
+			continue
+		}
+		feedOf := map[string]*feedWork{}
+		for _, r := range byApp[appID] {
+			targets := integration.Route(ins, r.ev)
+			if len(targets) == 0 {
+				sum.NoIntegration++
+				h.logOutcome(ctx, r, nil, "no_integration", 0, 0, "")
+				continue
+			}
+			for _, target := range targets {
+				res, err := transform.ToBatch(r.ev, target)
+				if err != nil {
+					r.fail(false, target.ID, "transform: "+err.Error())
+					continue
+				}
+				if res.MissingCustomerID {
+					sum.MissingCustomerID++
+					h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "customer id missing",
+						slog.String("event_id", r.ev.ID), slog.String("integration_id", target.ID),
+						slog.String("customer_id_source", string(target.CustomerIDSource)))
+				}
+				fw := feedOf[target.ID]
+				if fw == nil {
+					fw = &feedWork{in: target}
+					feedOf[target.ID] = fw
+					feeds = append(feeds, fw)
+				}
+				fw.deliveries = append(fw.deliveries, delivery{rec: r, batch: res.Batch})
+			}
+		}
+	}
+
+	h.sendAll(ctx, feeds)
+
+	// Verdicts: retry if any delivery must be retried; dead-letter if any was refused for good.
+	var failures []events.SQSBatchItemFailure
+	retryableOnly := 0
+	for _, r := range recs {
+		if r.ev == nil {
+			continue // invalid: dead-lettered below
+		}
+		sum.Delivered += r.delivered
+		switch {
+		case len(r.retryable) > 0:
+			sum.Retried++
+			retryableOnly++
+			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
+		case len(r.rejected) > 0:
+			sum.Rejected++
+			deadLetters = append(deadLetters, DeadLetter{
+				MessageID: r.msg.MessageId, Body: r.msg.Body, EventID: r.ev.ID, EventType: string(r.ev.Type),
+				Kind: FailureRejected, Reason: joinReasons(r.rejected), IntegrationIDs: r.rejectIDs,
+				ReceiveCount: r.receiveCount,
+			})
+		}
+	}
+	for _, dl := range deadLetters {
+		if err := h.deps.DeadLetters.Send(ctx, dl); err != nil {
+			// Not acknowledged: SQS redelivers it, and its redrive policy keeps it at worst.
+			h.deps.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter send failed",
+				slog.String("message_id", dl.MessageID), slog.String("error", err.Error()))
+			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: dl.MessageID})
+			continue
+		}
+		sum.DeadLettered++
+	}
+
+	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done",
+		slog.Int("messages", sum.Messages), slog.Int("invalid", sum.Invalid),
+		slog.Int("no_integration", sum.NoIntegration), slog.Int("delivered", sum.Delivered),
+		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
+		slog.Int("dead_lettered", sum.DeadLettered), slog.Int("missing_customer_id", sum.MissingCustomerID),
+		slog.Int("batch_item_failures", len(failures)))
+
+	resp := events.SQSEventResponse{BatchItemFailures: failures}
+	if len(recs) > 0 && retryableOnly == len(recs) {
+		return resp, sum, fmt.Errorf("%w (%d messages)", ErrAllRetryable, len(recs))
+	}
+	return resp, sum, nil
+}
+
+// sendAll uploads each feed's batches, feeds concurrently up to the configured bound.
+func (h *Handler) sendAll(ctx context.Context, feeds []*feedWork) {
+	uploadCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		uploadCtx, cancel = context.WithDeadline(ctx, dl.Add(-h.cfg.DeadlineMargin))
+		defer cancel()
+	}
+	sem := make(chan struct{}, h.cfg.MaxConcurrentFeeds)
+	var wg sync.WaitGroup
+	for _, fw := range feeds {
+		sem <- struct{}{}
+		if uploadCtx.Err() != nil {
+			// Too close to the deadline to start: report these for redelivery.
+			<-sem
+			for _, d := range fw.deliveries {
+				d.rec.fail(true, fw.in.ID, "not started before the invocation deadline")
+				h.logOutcome(ctx, d.rec, fw.in, "not_started", 0, 0, "deadline")
+			}
+			continue
+		}
+		wg.Add(1)
+		go func(fw *feedWork) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h.sendFeed(uploadCtx, fw)
+		}(fw)
+	}
+	wg.Wait()
+}
+
+func (h *Handler) sendFeed(ctx context.Context, fw *feedWork) {
+	in := fw.in
+	creds, err := h.deps.Credentials.Get(ctx, in.SecretID)
+	if err != nil {
+		// A missing or malformed secret is a configuration problem the customer fixes; keep
+		// the messages in the queue until then (SQS redrive bounds how long).
+		reason := "credentials unavailable"
+		if errors.Is(err, credentials.ErrNotFound) || errors.Is(err, credentials.ErrMalformed) {
+			h.markUnhealthy(ctx, in, "credentials secret missing or malformed")
+		}
+		for _, d := range fw.deliveries {
+			d.rec.fail(true, in.ID, reason)
+			h.logOutcome(ctx, d.rec, in, "retry", 0, 0, reason)
+		}
+		return
+	}
+	batches := make([]mparticle.Batch, len(fw.deliveries))
+	for i, d := range fw.deliveries {
+		batches[i] = d.batch
+	}
+	feed := mparticle.Feed{ID: in.ID, Pod: in.Pod, Credentials: mparticle.Credentials{Key: creds.Key, Secret: creds.Secret}}
+	results := h.deps.Uploader.Upload(ctx, feed, batches)
+
+	// mParticle refused the credentials: the secret may have been rotated. Read it afresh
+	// once and resend what was refused.
+	var refused []int
+	for i, res := range results {
+		if res.Outcome == mparticle.AuthFailed {
+			refused = append(refused, i)
+		}
+	}
+	if len(refused) > 0 {
+		h.deps.Credentials.Invalidate(in.SecretID)
+		fresh, err := h.deps.Credentials.Get(ctx, in.SecretID)
+		if err == nil {
+			feed.Credentials = mparticle.Credentials{Key: fresh.Key, Secret: fresh.Secret}
+			again := make([]mparticle.Batch, len(refused))
+			for j, i := range refused {
+				again[j] = batches[i]
+			}
+			for j, res := range h.deps.Uploader.Upload(ctx, feed, again) {
+				res.Attempts += results[refused[j]].Attempts
+				results[refused[j]] = res
+			}
+		}
+	}
+
+	authFailed := false
+	for i, res := range results {
+		d := fw.deliveries[i]
+		reason := ""
+		if res.Err != nil {
+			reason = res.Err.Error()
+		}
+		switch res.Outcome {
+		case mparticle.Delivered:
+			d.rec.mu.Lock()
+			d.rec.delivered++
+			d.rec.mu.Unlock()
+			h.logOutcome(ctx, d.rec, in, "delivered", res.StatusCode, res.Attempts, "")
+		case mparticle.Permanent:
+			d.rec.fail(false, in.ID, reason)
+			h.logOutcome(ctx, d.rec, in, "rejected", res.StatusCode, res.Attempts, reason)
+		case mparticle.AuthFailed:
+			// Not the event's fault: back to the queue until the customer fixes the secret.
+			authFailed = true
+			d.rec.fail(true, in.ID, "credentials refused by mParticle")
+			h.logOutcome(ctx, d.rec, in, "auth_failed", res.StatusCode, res.Attempts, "credentials refused")
+		default:
+			d.rec.fail(true, in.ID, reason)
+			h.logOutcome(ctx, d.rec, in, "retry", res.StatusCode, res.Attempts, reason)
+		}
+	}
+	if authFailed {
+		h.markUnhealthy(ctx, in, "mParticle refused the server-to-server key and secret (401/403)")
+	}
+}
+
+func (h *Handler) markUnhealthy(ctx context.Context, in *integration.Integration, why string) {
+	h.deps.Logger.LogAttrs(ctx, slog.LevelError, "integration unhealthy",
+		slog.String("app_id", in.AppID), slog.String("integration_id", in.ID), slog.String("reason", why))
+	if h.deps.Health == nil {
+		return
+	}
+	if err := h.deps.Health.SetHealth(ctx, in.AppID, in.ID, integration.HealthUnhealthy, why, h.deps.Now()); err != nil {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record integration health",
+			slog.String("integration_id", in.ID), slog.String("error", err.Error()))
+	}
+}
+
+// logOutcome writes one structured line per delivery outcome: ids and status only, never
+// credentials or raw user/device identifiers.
+func (h *Handler) logOutcome(ctx context.Context, r *record, in *integration.Integration, outcome string, status, attempts int, reason string) {
+	attrs := []slog.Attr{
+		slog.String("outcome", outcome),
+		slog.String("message_id", r.msg.MessageId),
+		slog.String("event_id", r.ev.ID),
+		slog.String("event_type", string(r.ev.Type)),
+		slog.String("app_id", r.ev.AppID),
+		slog.Int("receive_count", r.receiveCount),
+	}
+	if in != nil {
+		attrs = append(attrs, slog.String("integration_id", in.ID))
+	}
+	if status != 0 {
+		attrs = append(attrs, slog.Int("http_status", status))
+	}
+	if attempts != 0 {
+		attrs = append(attrs, slog.Int("attempts", attempts))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason))
+	}
+	level := slog.LevelInfo
+	if outcome != "delivered" && outcome != "no_integration" {
+		level = slog.LevelWarn
+	}
+	h.deps.Logger.LogAttrs(ctx, level, "delivery", attrs...)
+}
+
+func receiveCount(m events.SQSMessage) int {
+	n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	return n
+}
+
+func joinReasons(rs []string) string {
+	out := ""
+	for i, r := range rs {
+		if i > 0 {
+			out += "; "
+		}
+		out += r
+	}
+	return out
+}

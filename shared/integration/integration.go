@@ -1,0 +1,107 @@
+// Package integration models an app's mParticle integrations (what the Control Center
+// configures) and decides which of them receive an event (event-contract.md §4).
+package integration
+
+import (
+	"slices"
+	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/event"
+)
+
+// Scope says which of an app's platforms an integration takes events from.
+type Scope string
+
+const (
+	// ScopePlatform: "Enable for events from only selected platform" (AppPlatformID required).
+	ScopePlatform Scope = "platform"
+	// ScopeAllPlatforms: the legacy "app and all platforms" option. Deprecated for new feeds.
+	ScopeAllPlatforms Scope = "all_platforms"
+)
+
+// CustomerIDSource says which identifier becomes mParticle's customer_id.
+type CustomerIDSource string
+
+const (
+	CustomerIDExternal CustomerIDSource = "external_id"
+	CustomerIDNamiUser CustomerIDSource = "nami_user_id"
+)
+
+// Pods are the mParticle data-centre pods.
+const (
+	PodUS1 = "US1"
+	PodUS2 = "US2"
+	PodEU1 = "EU1"
+	PodAU1 = "AU1"
+)
+
+// Pods lists the valid pods; US1 is the default.
+var Pods = []string{PodUS1, PodUS2, PodEU1, PodAU1}
+
+// Platforms lists the act-as platforms an integration may feed.
+var Platforms = []string{"ios", "android", "amazon", "apple_tv", "web", "roku", "fire_tv", "smart_tv", "xbox", "alexa"}
+
+// Health states of an integration, set by the forwarder.
+const (
+	HealthOK        = "ok"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Integration is one mParticle input feed of one app.
+type Integration struct {
+	ID               string           `json:"id" dynamodbav:"id"`
+	AppID            string           `json:"app_id" dynamodbav:"app_id"`
+	Name             string           `json:"name" dynamodbav:"name"`
+	Enabled          bool             `json:"enabled" dynamodbav:"enabled"`
+	Scope            Scope            `json:"scope" dynamodbav:"scope"`
+	AppPlatformID    string           `json:"app_platform_id,omitempty" dynamodbav:"app_platform_id,omitempty"`
+	Platform         string           `json:"platform" dynamodbav:"platform"`
+	Pod              string           `json:"pod" dynamodbav:"pod"`
+	CustomerIDSource CustomerIDSource `json:"customer_id_source" dynamodbav:"customer_id_source"`
+	Events           []event.Type     `json:"events" dynamodbav:"events"`
+
+	// SecretID is the Secrets Manager name or ARN of {"key","secret"}. Never the secret itself.
+	SecretID string `json:"-" dynamodbav:"secret_id"`
+	// SecretVersionID is the Secrets Manager version the integration uses. Readers should
+	// fetch that exact version when it is set: the API points the item at a new version only
+	// after its conditional write succeeds, so the item alone decides which version is live.
+	SecretVersionID      string    `json:"-" dynamodbav:"secret_version_id,omitempty"`
+	KeyHint              string    `json:"-" dynamodbav:"key_hint,omitempty"`
+	CredentialsUpdatedAt time.Time `json:"-" dynamodbav:"credentials_updated_at"`
+
+	CreatedAt time.Time `json:"created_at" dynamodbav:"created_at"`
+	UpdatedAt time.Time `json:"updated_at" dynamodbav:"updated_at"`
+	Version   int64     `json:"version" dynamodbav:"version"`
+
+	// Health is written by the forwarder when a feed's credentials are refused.
+	Health          string    `json:"-" dynamodbav:"health,omitempty"`
+	HealthError     string    `json:"-" dynamodbav:"health_error,omitempty"`
+	HealthUpdatedAt time.Time `json:"-" dynamodbav:"health_updated_at,omitempty"`
+}
+
+// Receives reports whether the integration takes the event (event-contract.md §4):
+// enabled, the event type selected, and the platform scope matching.
+func (in *Integration) Receives(ev *event.Event) bool {
+	if !in.Enabled || !slices.Contains(in.Events, ev.Type) {
+		return false
+	}
+	switch in.Scope {
+	case ScopeAllPlatforms:
+		return true
+	case ScopePlatform:
+		return in.AppPlatformID != "" && in.AppPlatformID == ev.AppPlatformID
+	default:
+		return false
+	}
+}
+
+// Route returns the integrations among ins that receive ev, in their given order.
+func Route(ins []Integration, ev *event.Event) []*Integration {
+	var out []*Integration
+	for i := range ins {
+		if ins[i].AppID == ev.AppID && ins[i].Receives(ev) {
+			out = append(out, &ins[i])
+		}
+	}
+	return out
+}

@@ -1,0 +1,118 @@
+// Package mparticle is a client for the mParticle server-to-server Events API:
+// the batch wire model, bulk upload with splitting, retries and response classification.
+package mparticle
+
+// Batch is one user's data for one input feed: the unit of POST /v2/events and an element
+// of POST /v2/bulkevents. Only the fields this product sends are modelled; wire names follow
+// the Events API JSON reference (context, not the OpenAPI file's stale batch_context).
+type Batch struct {
+	Environment       string            `json:"environment"`
+	Events            []Event           `json:"events,omitempty"`
+	UserIdentities    *UserIdentities   `json:"user_identities,omitempty"`
+	PartnerIdentities map[string]string `json:"partner_identities,omitempty"`
+	UserAttributes    map[string]any    `json:"user_attributes,omitempty"`
+	DeviceInfo        *DeviceInfo       `json:"device_info,omitempty"`
+	ApplicationInfo   *ApplicationInfo  `json:"application_info,omitempty"`
+	Context           *Context          `json:"context,omitempty"`
+	MPID              int64             `json:"mpid,omitempty"`
+	IP                string            `json:"ip,omitempty"`
+	SourceRequestID   string            `json:"source_request_id,omitempty"`
+}
+
+// Environment values accepted by the API.
+const (
+	EnvProduction  = "production"
+	EnvDevelopment = "development"
+)
+
+// UserIdentities holds the identities this product sets.
+type UserIdentities struct {
+	CustomerID string `json:"customer_id,omitempty"`
+	Email      string `json:"email,omitempty"`
+	Other      string `json:"other,omitempty"`
+}
+
+// DeviceInfo holds the device fields an act-as feed's outputs need.
+type DeviceInfo struct {
+	Platform             string `json:"platform,omitempty"`
+	IOSIDFV              string `json:"ios_idfv,omitempty"`
+	IOSAdvertisingID     string `json:"ios_advertising_id,omitempty"`
+	AndroidAdvertisingID string `json:"android_advertising_id,omitempty"`
+	AndroidUUID          string `json:"android_uuid,omitempty"`
+	OSVersion            string `json:"os_version,omitempty"`
+	DeviceModel          string `json:"device_model,omitempty"`
+	LocaleLanguage       string `json:"locale_language,omitempty"`
+	LocaleCountry        string `json:"locale_country,omitempty"`
+}
+
+// ApplicationInfo describes the app that produced the data.
+type ApplicationInfo struct {
+	ApplicationVersion string `json:"application_version,omitempty"`
+	OS                 string `json:"os,omitempty"`
+}
+
+// Context carries the batch context (data plan).
+type Context struct {
+	DataPlan *DataPlan `json:"data_plan,omitempty"`
+}
+
+// DataPlan names the data plan a batch is validated against.
+type DataPlan struct {
+	PlanID      string `json:"plan_id"`
+	PlanVersion int    `json:"plan_version,omitempty"`
+}
+
+// Event types this product sends.
+const (
+	EventTypeCustom   = "custom_event"
+	EventTypeCommerce = "commerce_event"
+)
+
+// Event is one event of a batch: {"event_type": ..., "data": {...}}.
+type Event struct {
+	EventType string    `json:"event_type"`
+	Data      EventData `json:"data"`
+}
+
+// EventData is the union of the custom_event and commerce_event data this product sends.
+type EventData struct {
+	TimestampUnixtimeMS int64             `json:"timestamp_unixtime_ms"`
+	SourceMessageID     string            `json:"source_message_id,omitempty"`
+	CustomAttributes    map[string]string `json:"custom_attributes,omitempty"`
+
+	// custom_event
+	EventName       string `json:"event_name,omitempty"`
+	CustomEventType string `json:"custom_event_type,omitempty"`
+
+	// commerce_event
+	ProductAction *ProductAction `json:"product_action,omitempty"`
+	CurrencyCode  string         `json:"currency_code,omitempty"`
+}
+
+// ProductAction is a commerce event's action (this product sends "purchase").
+type ProductAction struct {
+	Action        string    `json:"action"`
+	TransactionID string    `json:"transaction_id,omitempty"`
+	TotalAmount   *float64  `json:"total_amount,omitempty"`
+	Products      []Product `json:"products,omitempty"`
+}
+
+// Product is one product of a commerce event.
+type Product struct {
+	ID       string   `json:"id,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Price    *float64 `json:"price,omitempty"`
+	Quantity *float64 `json:"quantity,omitempty"`
+}
+
+// Limits the Events API sets on inbound data.
+const (
+	MaxNameLen            = 256
+	MaxValueLen           = 4096
+	MaxUserAttrListLen    = 1000
+	MaxUserAttrListValue  = 512
+	MaxAttributesPerEvent = 100
+	MaxBatchBytes         = 128 * 1024
+	MaxRequestBytes       = 256 * 1024
+	MaxBatchesPerRequest  = 100
+)

@@ -1,0 +1,507 @@
+package mparticle
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxAttempts    = 4
+	DefaultBaseBackoff    = 100 * time.Millisecond
+	DefaultMaxBackoff     = 5 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultMaxRetryAfter  = 30 * time.Second
+)
+
+// Options configures a Client. The zero value is usable.
+type Options struct {
+	// BaseURL, when set, receives every pod's traffic (scheme, host and port only, e.g.
+	// "http://127.0.0.1:9999"); the /v2 paths are kept. Used for local and contract tests.
+	BaseURL string
+	// HTTPClient defaults to a package-wide client whose transport keeps connections alive,
+	// shared by all Clients so warm Lambda invocations reuse them.
+	HTTPClient *http.Client
+	// Logger defaults to discarding. Keys, secrets and batch content are never logged.
+	Logger *slog.Logger
+
+	// MaxAttempts is the number of HTTP requests tried for one group of batches.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff bound the full-jitter exponential backoff.
+	BaseBackoff, MaxBackoff time.Duration
+	// RequestTimeout bounds one HTTP request. It is also the margin kept before the
+	// context deadline: no wait is started that would end closer to the deadline than this.
+	RequestTimeout time.Duration
+	// MaxRetryAfter is the longest Retry-After the client sleeps on; a longer one ends the
+	// upload as Retryable with the hint in Result.RetryAfter, for the caller to requeue.
+	MaxRetryAfter time.Duration
+
+	// OnRateLimit, if set, is called after each response carrying a rate-limit header, so
+	// the caller can pace by mParticle's own measure of how close the feed is to its limit.
+	OnRateLimit func(RateLimitInfo)
+
+	// Test seams: Now defaults to time.Now (it dates HTTP-date Retry-After values and is
+	// compared with context deadlines, so it must be wall-clock time when a deadline is
+	// set), Sleep to a context-aware timer, Rand to a uniform [0,1) source.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	Rand  func() float64
+}
+
+// RateLimitInfo is what one response said about the feed's rate limit.
+type RateLimitInfo struct {
+	FeedID string
+	Pod    string
+	// PercentUsed is X-mp-rate-limit-percentage-used (0..100), -1 when absent or invalid.
+	PercentUsed int
+	// Exceeded is X-mp-rate-limit-exceeded of a 429: org, account, app, feed, workspace
+	// or acceleration.
+	Exceeded string
+	Status   int
+}
+
+// Credentials are an input feed's server-to-server key and secret. They print, log and
+// JSON-encode as "[redacted]" so a stray %v, slog attribute or API response cannot leak
+// them, even nested in another struct. Store them with a type of your own.
+type Credentials struct {
+	Key    string
+	Secret string
+}
+
+const redacted = "[redacted]"
+
+func (Credentials) String() string               { return redacted }
+func (Credentials) GoString() string             { return redacted }
+func (Credentials) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
+
+// Feed is the destination of an upload: one mParticle input feed.
+type Feed struct {
+	// ID identifies the feed in logs and rate-limit callbacks (e.g. the integration id).
+	ID string
+	// Pod is US1, US2, EU1 or AU1 (case-insensitive); empty means US1.
+	Pod         string
+	Credentials Credentials
+}
+
+// LogValue keeps logs of a Feed to its identity.
+func (f Feed) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", f.ID), slog.String("pod", f.Pod))
+}
+
+// Outcome is the fate of one batch.
+type Outcome string
+
+const (
+	// Delivered: mParticle answered 2xx to a request carrying the batch.
+	Delivered Outcome = "delivered"
+	// Permanent: resending the batch unchanged cannot succeed (400, too large, other 4xx).
+	Permanent Outcome = "permanent"
+	// Retryable: transient failures outlasted the attempts or the deadline; resend later.
+	Retryable Outcome = "retryable"
+	// AuthFailed: 401/403. The client never retries it; the caller may refresh credentials.
+	AuthFailed Outcome = "auth_failed"
+)
+
+// Result is the fate of the batch at the same index of Upload's input.
+type Result struct {
+	Outcome Outcome
+	// StatusCode is the last HTTP status for a request carrying the batch (0 if none).
+	StatusCode int
+	// Attempts counts the HTTP requests that carried the batch (narrowing included).
+	Attempts int
+	// Err is nil when delivered. Its text never contains the key or the secret.
+	// errors.Is(Err, ErrBatchTooLarge) tells a size failure; errors.As gives *APIError.
+	Err error
+	// RetryAfter is the server's Retry-After of the last response, a hint for requeuing.
+	RetryAfter time.Duration
+	// RateLimitExceeded is X-mp-rate-limit-exceeded of the last 429 the batch met, kept
+	// even when a later attempt delivered it.
+	RateLimitExceeded string
+	// RateLimitPercentUsed is the last X-mp-rate-limit-percentage-used seen, -1 if none.
+	RateLimitPercentUsed int
+}
+
+// Client sends batches to the Events API. It is safe for concurrent use.
+type Client struct {
+	opts    Options
+	http    *http.Client
+	log     *slog.Logger
+	baseURL string // override, or "" for the pod's host
+}
+
+// New returns a Client; it fails only on an invalid Options.BaseURL.
+func New(opts Options) (*Client, error) {
+	c := &Client{opts: opts, http: opts.HTTPClient, log: opts.Logger}
+	if opts.BaseURL != "" {
+		u, err := parseBaseURL(opts.BaseURL)
+		if err != nil {
+			return nil, err
+		}
+		c.baseURL = u
+	}
+	if c.http == nil {
+		c.http = sharedHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	o := &c.opts
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.BaseBackoff <= 0 {
+		o.BaseBackoff = DefaultBaseBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	return c, nil
+}
+
+// sharedHTTPClient is built once per process. Redirects are not followed: a POST carrying
+// credentials must not be replayed to another host, and the API does not redirect.
+var sharedHTTPClient = sync.OnceValue(func() *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           dialer.DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          64,
+			MaxIdleConnsPerHost:   16, // the default of 2 would churn connections under concurrency
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+})
+
+// URL returns the endpoint for pod and path (PathEvents or PathBulkEvents), honouring the
+// override base URL.
+func (c *Client) URL(pod, path string) (string, error) {
+	p, err := NormalizePod(pod)
+	if err != nil {
+		return "", err
+	}
+	if c.baseURL != "" {
+		return c.baseURL + path, nil
+	}
+	return podBaseURLs[p] + path, nil
+}
+
+// upload is the state of one Upload call.
+type upload struct {
+	feed    Feed
+	pod     string
+	url     string
+	enc     [][]byte
+	results []Result
+	redact  *strings.Replacer
+	authErr error // set after a 401/403: the remaining groups are not sent
+}
+
+// Upload sends batches to the feed through /v2/bulkevents and returns one Result per batch,
+// at the same index. Batches are encoded once and grouped into requests within the API's
+// count and size limits. A 400 or 413 on a multi-batch request is narrowed by resending
+// halves, so only the offending batches fail. Transient failures are retried within ctx's
+// deadline. Groups are sent one after another, over one kept-alive connection.
+func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Result {
+	results := make([]Result, len(batches))
+	for i := range results {
+		results[i].RateLimitPercentUsed = -1
+	}
+	if len(batches) == 0 {
+		return results
+	}
+	u := &upload{feed: feed, results: results, redact: newRedactor(feed.Credentials)}
+	pod, err := NormalizePod(feed.Pod)
+	if err == nil {
+		u.pod = pod
+		u.url, err = c.URL(pod, PathBulkEvents)
+	}
+	if err != nil {
+		c.finish(ctx, u, allIndexes(len(batches)), Permanent, err)
+		return results
+	}
+	if feed.Credentials.Key == "" || feed.Credentials.Secret == "" {
+		c.finish(ctx, u, allIndexes(len(batches)), AuthFailed, ErrMissingCredentials)
+		return results
+	}
+
+	u.enc = make([][]byte, len(batches))
+	sendable := make([]int, 0, len(batches))
+	for i := range batches {
+		b, err := json.Marshal(&batches[i])
+		switch {
+		case err != nil:
+			c.finish(ctx, u, []int{i}, Permanent, fmt.Errorf("mparticle: encoding batch: %w", err))
+		case len(b) > MaxBatchBytes:
+			c.finish(ctx, u, []int{i}, Permanent,
+				fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, len(b), MaxBatchBytes))
+		default:
+			u.enc[i] = b
+			sendable = append(sendable, i)
+		}
+	}
+	for _, group := range planRequests(u.enc, sendable) {
+		c.send(ctx, u, group)
+	}
+	return results
+}
+
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// send delivers one group of batches, narrowing it on a 400/413.
+func (c *Client) send(ctx context.Context, u *upload, idx []int) {
+	if u.authErr != nil {
+		c.finish(ctx, u, idx, AuthFailed, u.authErr)
+		return
+	}
+	r := c.sendWithRetry(ctx, u, joinBodies(u.enc, idx), len(idx))
+	for _, i := range idx {
+		res := &u.results[i]
+		res.Attempts += r.attempts
+		if r.status != 0 {
+			res.StatusCode = r.status
+		}
+		if r.percentUsed >= 0 {
+			res.RateLimitPercentUsed = r.percentUsed
+		}
+		if r.exceeded != "" {
+			res.RateLimitExceeded = r.exceeded
+		}
+		res.RetryAfter = r.retryAfter
+	}
+	switch r.class {
+	case classOK:
+		c.finish(ctx, u, idx, Delivered, nil)
+	case classSplit:
+		if len(idx) > 1 {
+			mid := len(idx) / 2
+			c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request rejected, narrowing",
+				c.attrs(u, slog.Int("status", r.status), slog.Int("batches", len(idx)))...)
+			c.send(ctx, u, idx[:mid])
+			c.send(ctx, u, idx[mid:])
+			return
+		}
+		c.finish(ctx, u, idx, Permanent, r.err)
+	case classAuth:
+		// The same credentials would be refused for every remaining group: stop sending.
+		u.authErr = r.err
+		c.finish(ctx, u, idx, AuthFailed, r.err)
+	case classPermanent:
+		c.finish(ctx, u, idx, Permanent, r.err)
+	default:
+		c.finish(ctx, u, idx, Retryable, r.err)
+	}
+}
+
+// finish records the outcome of the batches idx and logs failures.
+func (c *Client) finish(ctx context.Context, u *upload, idx []int, o Outcome, err error) {
+	err = u.redactErr(err)
+	for _, i := range idx {
+		u.results[i].Outcome = o
+		u.results[i].Err = err
+	}
+	if o != Delivered {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "mparticle batches not delivered",
+			c.attrs(u, slog.String("outcome", string(o)), slog.Int("batches", len(idx)),
+				slog.String("error", errText(err)))...)
+	}
+}
+
+func (c *Client) attrs(u *upload, more ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{slog.String("feed", u.feed.ID), slog.String("pod", u.pod)}, more...)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// response is the classified answer to one request.
+type response struct {
+	class       class
+	status      int
+	err         error
+	retryAfter  time.Duration
+	hasRetry    bool
+	exceeded    string
+	percentUsed int
+}
+
+// outcome is the final response of a retried request plus what was seen on the way.
+type outcome struct {
+	response
+	attempts int
+}
+
+// sendWithRetry posts body until it gets a non-transient answer, attempts run out, or the
+// next wait would not leave a full request's time before ctx's deadline.
+func (c *Client) sendWithRetry(ctx context.Context, u *upload, body []byte, n int) outcome {
+	var out outcome
+	out.percentUsed = -1
+	var exceeded string
+	for {
+		if err := ctx.Err(); err != nil {
+			if out.err == nil {
+				out.err = fmt.Errorf("mparticle: not sent: %w", err)
+			}
+			out.class = classRetry
+			out.exceeded = exceeded
+			return out
+		}
+		out.attempts++
+		pct := out.percentUsed
+		out.response = c.post(ctx, u, body, n, out.attempts)
+		if out.percentUsed < 0 {
+			out.percentUsed = pct
+		}
+		if out.exceeded != "" {
+			exceeded = out.exceeded
+		}
+		out.exceeded = exceeded
+		if out.class != classRetry || out.attempts >= c.opts.MaxAttempts {
+			return out
+		}
+		wait := c.backoff(out.attempts)
+		if out.hasRetry {
+			if out.retryAfter > c.opts.MaxRetryAfter {
+				return out
+			}
+			wait = out.retryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && c.opts.Now().Add(wait+c.opts.RequestTimeout).After(dl) {
+			return out
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "mparticle request failed, retrying",
+			c.attrs(u, slog.Int("status", out.status), slog.Int("attempt", out.attempts),
+				slog.Duration("wait", wait), slog.Int("batches", n),
+				slog.String("error", errText(u.redactErr(out.err))))...)
+		if err := c.opts.Sleep(ctx, wait); err != nil {
+			return out
+		}
+	}
+}
+
+// post makes one HTTP request and classifies its answer.
+func (c *Client) post(ctx context.Context, u *upload, body []byte, n, attempt int) response {
+	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.url, bytes.NewReader(body))
+	if err != nil {
+		return response{class: classPermanent, err: fmt.Errorf("mparticle: building request: %w", err), percentUsed: -1}
+	}
+	req.SetBasicAuth(u.feed.Credentials.Key, u.feed.Credentials.Secret)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
+			c.attrs(u, slog.Int("attempt", attempt), slog.Int("batches", n), slog.Int("bytes", len(body)),
+				slog.Duration("elapsed", time.Since(start)), slog.String("error", errText(u.redactErr(err))))...)
+		return response{class: classRetry, err: fmt.Errorf("mparticle: sending %d batches: %w", n, err), percentUsed: -1}
+	}
+	defer drain(resp.Body)
+
+	r := response{
+		class:       classify(resp.StatusCode),
+		status:      resp.StatusCode,
+		percentUsed: parsePercentUsed(resp.Header.Get("X-mp-rate-limit-percentage-used")),
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		r.exceeded = strings.TrimSpace(resp.Header.Get("X-mp-rate-limit-exceeded"))
+	}
+	if r.class == classRetry {
+		r.retryAfter, r.hasRetry = parseRetryAfter(resp.Header.Get("Retry-After"), c.opts.Now())
+	}
+	if r.class != classOK {
+		apiErr := newAPIError(resp.StatusCode, resp.Body)
+		apiErr.RateLimitExceeded = r.exceeded
+		r.err = apiErr
+	}
+	c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
+		c.attrs(u, slog.Int("attempt", attempt), slog.Int("batches", n), slog.Int("bytes", len(body)),
+			slog.Int("status", r.status), slog.Duration("elapsed", time.Since(start)))...)
+	if c.opts.OnRateLimit != nil && (r.percentUsed >= 0 || r.exceeded != "") {
+		c.opts.OnRateLimit(RateLimitInfo{FeedID: u.feed.ID, Pod: u.pod, PercentUsed: r.percentUsed,
+			Exceeded: r.exceeded, Status: r.status})
+	}
+	return r
+}
+
+// newRedactor replaces the credentials, and the Authorization value made of them, wherever
+// a server or transport message might echo them back.
+func newRedactor(cr Credentials) *strings.Replacer {
+	var pairs []string
+	basic := base64.StdEncoding.EncodeToString([]byte(cr.Key + ":" + cr.Secret))
+	for _, s := range []string{basic, cr.Secret, cr.Key} {
+		if s != "" {
+			pairs = append(pairs, s, redacted)
+		}
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// redactErr returns err, or when its text contains a credential, an error with the text
+// scrubbed that still matches err's sentinels through errors.Is but does not unwrap to it.
+func (u *upload) redactErr(err error) error {
+	if err == nil || u.redact == nil {
+		return err
+	}
+	msg := err.Error()
+	clean := u.redact.Replace(msg)
+	if clean == msg {
+		return err
+	}
+	return &redactedError{msg: clean, orig: err}
+}
+
+type redactedError struct {
+	msg  string
+	orig error
+}
+
+func (e *redactedError) Error() string        { return e.msg }
+func (e *redactedError) Is(target error) bool { return errors.Is(e.orig, target) }

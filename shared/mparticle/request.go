@@ -1,0 +1,152 @@
+package mparticle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrBatchTooLarge marks a batch over MaxBatchBytes, or one the API refused with 413.
+var ErrBatchTooLarge = errors.New("mparticle: batch too large")
+
+// ErrMissingCredentials is reported when a feed has no key or secret: nothing is sent.
+var ErrMissingCredentials = errors.New("mparticle: missing key or secret")
+
+// ErrorDetail is one entry of the API's error body {"errors":[{"code","message"}]}.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// APIError is a non-2xx answer from the Events API.
+type APIError struct {
+	StatusCode int
+	// Details holds the API's own error entries, when the body carried them.
+	Details []ErrorDetail
+	// Body is the start of a body that was not the API's JSON error shape.
+	Body string
+	// RateLimitExceeded is X-mp-rate-limit-exceeded of a 429 (org, account, app, ...).
+	RateLimitExceeded string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mparticle: HTTP %d", e.StatusCode)
+	if t := http.StatusText(e.StatusCode); t != "" {
+		b.WriteString(" " + t)
+	}
+	if e.RateLimitExceeded != "" {
+		b.WriteString(" (rate limit exceeded: " + e.RateLimitExceeded + ")")
+	}
+	for i, d := range e.Details {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		b.WriteString(sep)
+		switch {
+		case d.Code != "" && d.Message != "":
+			b.WriteString(d.Code + ": " + d.Message)
+		default:
+			b.WriteString(d.Code + d.Message)
+		}
+	}
+	if len(e.Details) == 0 && e.Body != "" {
+		b.WriteString(": " + e.Body)
+	}
+	return b.String()
+}
+
+// Is makes a 413 match ErrBatchTooLarge, so callers test size failures one way.
+func (e *APIError) Is(target error) bool {
+	return target == ErrBatchTooLarge && e.StatusCode == http.StatusRequestEntityTooLarge
+}
+
+// Bounds on what is read from, and repeated of, a response body.
+const (
+	maxResponseBody = 64 * 1024
+	maxDetailLen    = 512
+	maxDetails      = 5
+)
+
+// newAPIError reads at most maxResponseBody of body and builds the error from it.
+func newAPIError(status int, body io.Reader) *APIError {
+	e := &APIError{StatusCode: status}
+	raw, _ := io.ReadAll(io.LimitReader(body, maxResponseBody))
+	var parsed struct {
+		Errors []ErrorDetail `json:"errors"`
+	}
+	if json.Unmarshal(raw, &parsed) == nil && len(parsed.Errors) > 0 {
+		for _, d := range parsed.Errors[:min(len(parsed.Errors), maxDetails)] {
+			e.Details = append(e.Details, ErrorDetail{Code: truncate(d.Code), Message: truncate(d.Message)})
+		}
+		return e
+	}
+	e.Body = truncate(strings.TrimSpace(string(raw)))
+	return e
+}
+
+// truncate shortens s to maxDetailLen bytes on a rune boundary.
+func truncate(s string) string {
+	if len(s) <= maxDetailLen {
+		return s
+	}
+	cut := maxDetailLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// planRequests groups the batches idx (by their encoded sizes) into bulk requests, in order:
+// at most MaxBatchesPerRequest each and a body ("[" + batches joined by "," + "]") strictly
+// under MaxRequestBytes. Every batch must itself be at most MaxBatchBytes.
+func planRequests(enc [][]byte, idx []int) [][]int {
+	var groups [][]int
+	var cur []int
+	size := 0
+	for _, i := range idx {
+		n := len(enc[i])
+		if len(cur) > 0 && (len(cur) == MaxBatchesPerRequest || size+1+n >= MaxRequestBytes) {
+			groups = append(groups, cur)
+			cur = nil
+		}
+		if len(cur) == 0 {
+			size = 2 + n
+		} else {
+			size += 1 + n
+		}
+		cur = append(cur, i)
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
+}
+
+// joinBodies builds the JSON array body of a bulk request from already encoded batches.
+func joinBodies(enc [][]byte, idx []int) []byte {
+	n := 1 + len(idx)
+	for _, i := range idx {
+		n += len(enc[i])
+	}
+	body := make([]byte, 0, n)
+	body = append(body, '[')
+	for k, i := range idx {
+		if k > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, enc[i]...)
+	}
+	return append(body, ']')
+}
+
+// drain reads what is left of a body (bounded) and closes it so the connection can be reused.
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxResponseBody))
+	_ = body.Close()
+}

@@ -1,0 +1,227 @@
+package mpserver
+
+import (
+	"encoding/json"
+	"maps"
+	"net/http"
+	"slices"
+
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
+)
+
+// Record is one accepted batch as received.
+type Record struct {
+	// Seq orders accepted batches across all feeds, from 1.
+	Seq int             `json:"seq"`
+	Raw json.RawMessage `json:"batch"`
+	// DuplicateRequest: a batch with this source_request_id was already accepted for the feed.
+	DuplicateRequest bool `json:"duplicate_request,omitempty"`
+	// DuplicateMessages counts events whose source_message_id the feed had already accepted.
+	DuplicateMessages int `json:"duplicate_messages,omitempty"`
+}
+
+// Batch decodes the record into the client's wire model. Decoding is best effort: fields the
+// typed model does not have, or holds with another type, are left zero.
+func (r Record) Batch() mparticle.Batch {
+	var b mparticle.Batch
+	_ = json.Unmarshal(r.Raw, &b)
+	return b
+}
+
+// FeedStats are one feed's counters.
+type FeedStats struct {
+	Name     string `json:"name"`
+	Platform string `json:"platform,omitempty"`
+	// Requests counts authenticated API requests, whatever their outcome.
+	Requests int64         `json:"requests"`
+	ByStatus map[int]int64 `json:"by_status"`
+	Batches  int64         `json:"batches"` // accepted, duplicates included
+	Events   int64         `json:"events"`  // in accepted batches
+	// DuplicateBatches counts accepted batches whose source_request_id was seen before.
+	DuplicateBatches int64 `json:"duplicate_batches"`
+	// DuplicateEvents counts accepted events whose source_message_id was seen before.
+	DuplicateEvents int64 `json:"duplicate_events"`
+	// PlatformMismatches counts batches whose device_info.platform differs from WithPlatform.
+	PlatformMismatches int64 `json:"platform_mismatches"`
+	Timeouts           int64 `json:"timeouts"` // accepted then left unanswered
+	Resets             int64 `json:"resets"`
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	// Requests counts requests to the Events API paths, including refused ones.
+	Requests      int64         `json:"requests"`
+	ByStatus      map[int]int64 `json:"by_status"`
+	BytesReceived int64         `json:"bytes_received"`
+	Timeouts      int64         `json:"timeouts"`
+	Resets        int64         `json:"resets"`
+	// Hanging is the number of requests currently left unanswered by a timeout fault.
+	Hanging int64 `json:"hanging"`
+	// Feeds is keyed by feed name (keys are credentials and are not reported).
+	Feeds map[string]FeedStats `json:"feeds"`
+}
+
+type counters struct {
+	requests, bytes, timeouts, resets, hanging int64
+	byStatus                                   map[int]int64
+}
+
+func newCounters() counters { return counters{byStatus: map[int]int64{}} }
+
+// recordedBatch is the part of a batch the recorder looks at.
+type recordedBatch struct {
+	SourceRequestID string `json:"source_request_id"`
+	DeviceInfo      *struct {
+		Platform string `json:"platform"`
+	} `json:"device_info"`
+	Events []struct {
+		Data struct {
+			SourceMessageID string `json:"source_message_id"`
+		} `json:"data"`
+	} `json:"events"`
+}
+
+// record stores accepted batches and returns the rate-limit percentage to report.
+func (s *Server) record(f *feed, batches []json.RawMessage) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, raw := range batches {
+		var rb recordedBatch
+		_ = json.Unmarshal(raw, &rb) // already validated
+		s.seq++
+		rec := Record{Seq: s.seq, Raw: slices.Clone(raw)}
+		if id := rb.SourceRequestID; id != "" {
+			rec.DuplicateRequest = f.seenRequests[id]
+			f.seenRequests[id] = true
+		}
+		for _, e := range rb.Events {
+			if id := e.Data.SourceMessageID; id != "" {
+				if f.seenMessages[id] {
+					rec.DuplicateMessages++
+				}
+				f.seenMessages[id] = true
+			}
+		}
+		f.records = append(f.records, rec)
+		f.stats.Batches++
+		f.stats.Events += int64(len(rb.Events))
+		f.stats.DuplicateEvents += int64(rec.DuplicateMessages)
+		if rec.DuplicateRequest {
+			f.stats.DuplicateBatches++
+		}
+		if f.platform != "" && rb.DeviceInfo != nil && rb.DeviceInfo.Platform != "" && rb.DeviceInfo.Platform != f.platform {
+			f.stats.PlatformMismatches++
+		}
+	}
+	return f.bucket.percentUsed()
+}
+
+// Records returns the batches accepted for the feed with this key, in order; nil for an
+// unknown key.
+func (s *Server) Records(key string) []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, ok := s.feeds[key]; ok {
+		return slices.Clone(f.records)
+	}
+	return nil
+}
+
+// Received returns the accepted batches of the feed decoded into the client's model.
+func (s *Server) Received(key string) []mparticle.Batch {
+	recs := s.Records(key)
+	out := make([]mparticle.Batch, len(recs))
+	for i, r := range recs {
+		out[i] = r.Batch()
+	}
+	return out
+}
+
+// ReceivedRaw returns the accepted batches of the feed as sent.
+func (s *Server) ReceivedRaw(key string) []json.RawMessage {
+	recs := s.Records(key)
+	out := make([]json.RawMessage, len(recs))
+	for i, r := range recs {
+		out[i] = r.Raw
+	}
+	return out
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		Requests:      s.stats.requests,
+		ByStatus:      maps.Clone(s.stats.byStatus),
+		BytesReceived: s.stats.bytes,
+		Timeouts:      s.stats.timeouts,
+		Resets:        s.stats.resets,
+		Hanging:       s.stats.hanging,
+		Feeds:         map[string]FeedStats{},
+	}
+	for _, f := range s.feeds {
+		fs := f.stats
+		fs.ByStatus = maps.Clone(f.stats.ByStatus)
+		st.Feeds[f.name] = fs
+	}
+	return st
+}
+
+func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use GET")
+		return
+	}
+	writeJSON(w, s.Stats())
+}
+
+// serveReceived answers ?feed= with a feed's records; the feed may be named by key or name.
+func (s *Server) serveReceived(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use GET")
+		return
+	}
+	q := r.URL.Query().Get("feed")
+	s.mu.Lock()
+	f, ok := s.feeds[q]
+	if !ok {
+		f, ok = s.names[q]
+	}
+	var out struct {
+		Feed    string   `json:"feed"`
+		Batches []Record `json:"batches"`
+	}
+	if ok {
+		out.Feed = f.name
+		out.Batches = slices.Clone(f.records)
+	}
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such feed")
+		return
+	}
+	if out.Batches == nil {
+		out.Batches = []Record{}
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) serveReset(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "use POST")
+		return
+	}
+	s.Reset()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "INTERNAL", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}
