@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -27,6 +28,8 @@ type Settings struct {
 	CredentialsTTL      time.Duration // CREDENTIALS_CACHE_TTL, default 5m
 	MaxConcurrentFeeds  int           // MAX_CONCURRENT_FEEDS, default 8
 	DeadlineMarginMilli int           // DEADLINE_MARGIN_MS, default 2000
+	DeliveriesTable     string        // DELIVERIES_TABLE: idempotency records; empty disables
+	IdempotencyTTL      time.Duration // IDEMPOTENCY_TTL_HOURS, default 72h
 }
 
 // SettingsFromEnv reads and validates Settings.
@@ -55,6 +58,12 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	if s.DeadlineMarginMilli, err = integer(getenv, "DEADLINE_MARGIN_MS", 2000); err != nil {
 		return s, err
 	}
+	s.DeliveriesTable = getenv("DELIVERIES_TABLE")
+	hours, err := integer(getenv, "IDEMPOTENCY_TTL_HOURS", 72)
+	if err != nil {
+		return s, err
+	}
+	s.IdempotencyTTL = time.Duration(hours) * time.Hour
 	return s, nil
 }
 
@@ -65,17 +74,27 @@ func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) stri
 	if err != nil {
 		return nil, fmt.Errorf("forwarder settings: %w", err)
 	}
-	client, err := mparticle.New(mparticle.Options{BaseURL: s.MParticleBaseURL, Logger: log})
+	// A Retry-After longer than a couple of seconds is not slept on inside the invocation:
+	// the feed's messages go back to the queue, hidden for the wait, and other feeds go on.
+	client, err := mparticle.New(mparticle.Options{BaseURL: s.MParticleBaseURL, Logger: log, MaxRetryAfter: 2 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("mparticle client: %w", err)
 	}
-	store := integrationstore.New(dynamodb.NewFromConfig(awsCfg), s.IntegrationsTable)
+	ddb := dynamodb.NewFromConfig(awsCfg)
+	store := integrationstore.New(ddb, s.IntegrationsTable)
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	var deliveries Deliveries
+	if s.DeliveriesTable != "" {
+		deliveries = deliverystore.New(ddb, s.DeliveriesTable, s.IdempotencyTTL)
+	}
 	return New(Deps{
 		Integrations: integration.NewCache(store, s.IntegrationsTTL),
 		Credentials:  credentials.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
 		Uploader:     client,
-		DeadLetters:  &SQSDeadLetters{API: sqs.NewFromConfig(awsCfg), QueueURL: s.DLQURL},
+		DeadLetters:  &SQSDeadLetters{API: sqsClient, QueueURL: s.DLQURL},
 		Health:       store,
+		Deliveries:   deliveries,
+		Visibility:   &SQSVisibility{API: sqsClient},
 		Logger:       log,
 	}, Config{
 		MaxConcurrentFeeds: s.MaxConcurrentFeeds,

@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -46,6 +48,17 @@ type DeadLetters interface {
 // HealthMarker records on an integration that its credentials were refused. Optional.
 type HealthMarker interface {
 	SetHealth(ctx context.Context, appID, id, health, lastError string, at time.Time) error
+}
+
+// Deliveries remembers confirmed deliveries (idempotency). Optional.
+type Deliveries interface {
+	Delivered(ctx context.Context, keys []string) (map[string]bool, error)
+	Record(ctx context.Context, keys []string) error
+}
+
+// Visibility delays a message's redelivery (a throttled feed's wait). Optional.
+type Visibility interface {
+	Extend(ctx context.Context, msg events.SQSMessage, d time.Duration) error
 }
 
 // DeadLetter is a message diverted from the pipeline, with why.
@@ -83,6 +96,8 @@ type Deps struct {
 	Uploader     Uploader
 	DeadLetters  DeadLetters
 	Health       HealthMarker // may be nil
+	Deliveries   Deliveries   // may be nil: no idempotency records
+	Visibility   Visibility   // may be nil: throttled messages come back after the queue's timeout
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -91,6 +106,11 @@ type Deps struct {
 type Handler struct {
 	deps Deps
 	cfg  Config
+
+	// cooldown holds, per integration, when mParticle said it may be called again (429
+	// Retry-After). It outlives an invocation: a warm container keeps respecting it.
+	mu       sync.Mutex
+	cooldown map[string]time.Time
 }
 
 // New returns a Handler.
@@ -107,7 +127,7 @@ func New(deps Deps, cfg Config) *Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Handler{deps: deps, cfg: cfg}
+	return &Handler{deps: deps, cfg: cfg, cooldown: map[string]time.Time{}}
 }
 
 // ErrAllRetryable is returned when every message of a batch failed retryably, so that Lambda
@@ -125,6 +145,20 @@ type record struct {
 	rejected  []string // reasons a delivery was refused for good
 	rejectIDs []string
 	delivered int
+	// retryAfter is the longest wait mParticle asked for on a retried delivery.
+	retryAfter time.Duration
+}
+
+func (r *record) waitAtLeast(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retryAfter = max(r.retryAfter, d)
+}
+
+func (r *record) succeed() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delivered++
 }
 
 func (r *record) fail(retry bool, integrationID, reason string) {
@@ -142,6 +176,7 @@ func (r *record) fail(retry bool, integrationID, reason string) {
 type delivery struct {
 	rec   *record
 	batch mparticle.Batch
+	key   string // idempotency key: (event id, integration id)
 }
 
 // feedWork is everything an invocation sends to one integration.
@@ -152,7 +187,8 @@ type feedWork struct {
 
 // Summary counts what an invocation did (logged once per invocation, used by tests).
 type Summary struct {
-	Messages, Invalid, NoIntegration, Delivered, Rejected, Retried, DeadLettered, MissingCustomerID int
+	Messages, Invalid, NoIntegration, Delivered, Deduplicated, Rejected, Retried, DeadLettered int
+	Throttled, AuthFailed, MissingCustomerID                                                   int
 }
 
 // Handle processes one SQS batch and reports the messages to retry.
@@ -230,12 +266,14 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 					feedOf[target.ID] = fw
 					feeds = append(feeds, fw)
 				}
-				fw.deliveries = append(fw.deliveries, delivery{rec: r, batch: res.Batch})
+				fw.deliveries = append(fw.deliveries, delivery{rec: r, batch: res.Batch, key: deliverystore.Key(r.ev.ID, target.ID)})
 			}
 		}
 	}
 
-	h.sendAll(ctx, feeds)
+	sum.Deduplicated = h.skipDelivered(ctx, feeds)
+	counts := h.sendAll(ctx, feeds)
+	sum.Throttled, sum.AuthFailed = int(counts.throttled.Load()), int(counts.authFailed.Load())
 
 	// Verdicts: retry if any delivery must be retried; dead-letter if any was refused for good.
 	var failures []events.SQSBatchItemFailure
@@ -250,6 +288,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			sum.Retried++
 			retryableOnly++
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
+			h.extendVisibility(ctx, r)
 		case len(r.rejected) > 0:
 			sum.Rejected++
 			deadLetters = append(deadLetters, DeadLetter{
@@ -273,6 +312,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done",
 		slog.Int("messages", sum.Messages), slog.Int("invalid", sum.Invalid),
 		slog.Int("no_integration", sum.NoIntegration), slog.Int("delivered", sum.Delivered),
+		slog.Int("deduplicated", sum.Deduplicated), slog.Int("throttled", sum.Throttled), slog.Int("auth_failed", sum.AuthFailed),
 		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
 		slog.Int("dead_lettered", sum.DeadLettered), slog.Int("missing_customer_id", sum.MissingCustomerID),
 		slog.Int("batch_item_failures", len(failures)))
@@ -285,7 +325,10 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 }
 
 // sendAll uploads each feed's batches, feeds concurrently up to the configured bound.
-func (h *Handler) sendAll(ctx context.Context, feeds []*feedWork) {
+type feedCounts struct{ throttled, authFailed atomic.Int64 }
+
+func (h *Handler) sendAll(ctx context.Context, feeds []*feedWork) *feedCounts {
+	counts := &feedCounts{}
 	uploadCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -295,6 +338,9 @@ func (h *Handler) sendAll(ctx context.Context, feeds []*feedWork) {
 	sem := make(chan struct{}, h.cfg.MaxConcurrentFeeds)
 	var wg sync.WaitGroup
 	for _, fw := range feeds {
+		if len(fw.deliveries) == 0 {
+			continue // all already delivered
+		}
 		sem <- struct{}{}
 		if uploadCtx.Err() != nil {
 			// Too close to the deadline to start: report these for redelivery.
@@ -309,14 +355,25 @@ func (h *Handler) sendAll(ctx context.Context, feeds []*feedWork) {
 		go func(fw *feedWork) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			h.sendFeed(uploadCtx, fw)
+			h.sendFeed(uploadCtx, fw, counts)
 		}(fw)
 	}
 	wg.Wait()
+	return counts
 }
 
-func (h *Handler) sendFeed(ctx context.Context, fw *feedWork) {
+func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts) {
 	in := fw.in
+	if wait := h.cooling(in.ID); wait > 0 {
+		// mParticle asked this feed to wait: don't spend the invocation on it.
+		counts.throttled.Add(int64(len(fw.deliveries)))
+		for _, d := range fw.deliveries {
+			d.rec.fail(true, in.ID, "feed throttled by mParticle")
+			d.rec.waitAtLeast(wait)
+			h.logOutcome(ctx, d.rec, in, "throttled", 429, 0, "waiting for Retry-After")
+		}
+		return
+	}
 	creds, err := h.deps.Credentials.Get(ctx, in.SecretID)
 	if err != nil {
 		// A missing or malformed secret is a configuration problem the customer fixes; keep
@@ -363,6 +420,8 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork) {
 	}
 
 	authFailed := false
+	var delivered []string
+	var throttleFor time.Duration
 	for i, res := range results {
 		d := fw.deliveries[i]
 		reason := ""
@@ -371,9 +430,8 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork) {
 		}
 		switch res.Outcome {
 		case mparticle.Delivered:
-			d.rec.mu.Lock()
-			d.rec.delivered++
-			d.rec.mu.Unlock()
+			d.rec.succeed()
+			delivered = append(delivered, d.key)
 			h.logOutcome(ctx, d.rec, in, "delivered", res.StatusCode, res.Attempts, "")
 		case mparticle.Permanent:
 			d.rec.fail(false, in.ID, reason)
@@ -381,13 +439,23 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork) {
 		case mparticle.AuthFailed:
 			// Not the event's fault: back to the queue until the customer fixes the secret.
 			authFailed = true
+			counts.authFailed.Add(1)
 			d.rec.fail(true, in.ID, "credentials refused by mParticle")
 			h.logOutcome(ctx, d.rec, in, "auth_failed", res.StatusCode, res.Attempts, "credentials refused")
 		default:
 			d.rec.fail(true, in.ID, reason)
+			if res.StatusCode == 429 {
+				counts.throttled.Add(1)
+				throttleFor = max(throttleFor, res.RetryAfter)
+			}
+			d.rec.waitAtLeast(res.RetryAfter)
 			h.logOutcome(ctx, d.rec, in, "retry", res.StatusCode, res.Attempts, reason)
 		}
 	}
+	if throttleFor > 0 {
+		h.coolDown(in.ID, throttleFor)
+	}
+	h.recordDelivered(ctx, in, delivered)
 	if authFailed {
 		h.markUnhealthy(ctx, in, "mParticle refused the server-to-server key and secret (401/403)")
 	}
@@ -449,4 +517,95 @@ func joinReasons(rs []string) string {
 		out += r
 	}
 	return out
+}
+
+// skipDelivered drops the deliveries already confirmed by an earlier invocation (SQS
+// redelivery, or a retry after a timeout whose request mParticle accepted). One batch
+// lookup covers the whole invocation. If the lookup fails, everything is sent: mParticle's
+// own dedup by source_request_id is the second line of defence.
+func (h *Handler) skipDelivered(ctx context.Context, feeds []*feedWork) int {
+	if h.deps.Deliveries == nil || len(feeds) == 0 {
+		return 0
+	}
+	var keys []string
+	for _, fw := range feeds {
+		for _, d := range fw.deliveries {
+			keys = append(keys, d.key)
+		}
+	}
+	seen, err := h.deps.Deliveries.Delivered(ctx, keys)
+	if err != nil {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "delivery records unavailable; sending anyway",
+			slog.String("error", err.Error()))
+		return 0
+	}
+	skipped := 0
+	for _, fw := range feeds {
+		kept := fw.deliveries[:0]
+		for _, d := range fw.deliveries {
+			if seen[d.key] {
+				skipped++
+				d.rec.succeed()
+				h.logOutcome(ctx, d.rec, fw.in, "deduplicated", 0, 0, "")
+				continue
+			}
+			kept = append(kept, d)
+		}
+		fw.deliveries = kept
+	}
+	return skipped
+}
+
+// recordDelivered writes the idempotency records of confirmed deliveries.
+func (h *Handler) recordDelivered(ctx context.Context, in *integration.Integration, keys []string) {
+	if h.deps.Deliveries == nil || len(keys) == 0 {
+		return
+	}
+	// The upload context may be nearly spent; the record is what stops a duplicate later.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := h.deps.Deliveries.Record(rctx, keys); err != nil {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record deliveries",
+			slog.String("integration_id", in.ID), slog.Int("deliveries", len(keys)), slog.String("error", err.Error()))
+	}
+}
+
+func (h *Handler) cooling(feedID string) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.cooldown[feedID]
+	if !ok {
+		return 0
+	}
+	wait := until.Sub(h.deps.Now())
+	if wait <= 0 {
+		delete(h.cooldown, feedID)
+		return 0
+	}
+	return wait
+}
+
+func (h *Handler) coolDown(feedID string, d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until := h.deps.Now().Add(d)
+	if until.After(h.cooldown[feedID]) {
+		h.cooldown[feedID] = until
+	}
+}
+
+// maxVisibilityExtension stays under SQS's 12-hour visibility limit.
+const maxVisibilityExtension = 12 * time.Hour
+
+// extendVisibility keeps a throttled message hidden for as long as mParticle asked to wait,
+// so it is not redelivered (and its receive count spent) before the feed accepts data again.
+func (h *Handler) extendVisibility(ctx context.Context, r *record) {
+	if h.deps.Visibility == nil || r.retryAfter <= 0 {
+		return
+	}
+	d := min(r.retryAfter, maxVisibilityExtension)
+	if err := h.deps.Visibility.Extend(ctx, r.msg, d); err != nil {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not extend visibility",
+			slog.String("message_id", r.msg.MessageId), slog.String("error", err.Error()))
+	}
 }

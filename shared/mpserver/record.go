@@ -122,14 +122,18 @@ func (s *Server) Records(key string) []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f, ok := s.feeds[key]; ok {
-		return slices.Clone(f.records)
+		return append([]Record{}, f.records...)
 	}
 	return nil
 }
 
-// Received returns the accepted batches of the feed decoded into the client's model.
+// Received returns the accepted batches of the feed decoded into the client's model; nil
+// for an unknown key.
 func (s *Server) Received(key string) []mparticle.Batch {
 	recs := s.Records(key)
+	if recs == nil {
+		return nil
+	}
 	out := make([]mparticle.Batch, len(recs))
 	for i, r := range recs {
 		out[i] = r.Batch()
@@ -140,6 +144,9 @@ func (s *Server) Received(key string) []mparticle.Batch {
 // ReceivedRaw returns the accepted batches of the feed as sent.
 func (s *Server) ReceivedRaw(key string) []json.RawMessage {
 	recs := s.Records(key)
+	if recs == nil {
+		return nil
+	}
 	out := make([]json.RawMessage, len(recs))
 	for i, r := range recs {
 		out[i] = r.Raw

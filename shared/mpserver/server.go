@@ -174,7 +174,9 @@ func (s *Server) Reset() {
 	for _, f := range s.feeds {
 		f.reset(s.opts.RateLimit, s.now())
 	}
+	hanging := s.stats.hanging // a gauge of live requests, not history
 	s.stats = newCounters()
+	s.stats.hanging = hanging
 	s.seq = 0
 	s.mu.Unlock()
 	s.rngMu.Lock()

@@ -221,10 +221,14 @@ func TestValidateBatchRules(t *testing.T) {
 		{"product action field unknown", commerce + "product_action.revenue", num("1"), "events[1].data.product_action.revenue: unknown field"},
 		{"product price string", commerce + "product_action.products.0.price", "9.99", "events[1].data.product_action.products[0].price: must be a number"},
 		{"currency lower-case", commerce + "currency_code", "usd", "events[1].data.currency_code: must be an ISO 4217 code"},
-		{"impressions need list", commerce + "product_impressions", []any{map[string]any{"products": []any{}}}, "product_impressions[0].product_impression_list: is required"},
+		{"impressions only", "events.1.data", map[string]any{"product_impressions": []any{
+			map[string]any{"product_impression_list": "paywall", "products": []any{map[string]any{"id": "sku1"}}}}}, ""},
+		{"impressions need list", "events.1.data", map[string]any{"product_impressions": []any{
+			map[string]any{"products": []any{}}}}, "events[1].data.product_impressions[0].product_impression_list: is required"},
 
 		// user attributes
-		{"user attr list 1000", "user_attributes.l", strList(1000, 512), ""},
+		{"user attr list 1000", "user_attributes.l", strList(1000, 1), ""},
+		{"user attr entry 512", "user_attributes.l", strList(2, 512), ""},
 		{"user attr list 1001", "user_attributes.l", strList(1001, 1), `user_attributes["l"]: list has 1001 entries, over the limit of 1000`},
 		{"user attr entry 513", "user_attributes.l", strList(1, 513), `user_attributes["l"][0]: list entry is 513 characters, over the limit of 512`},
 		{"user attr list number", "user_attributes.l", []any{"a", num("1")}, `user_attributes["l"][1]: list entries must be strings, got number`},

@@ -3,7 +3,9 @@
 //
 //	mpserver -addr 127.0.0.1:9999 -feeds key1:secret1:ios,key2:secret2 -pretty
 //
-// Logs are JSON on stderr; with -pretty each accepted batch is printed on stdout.
+// The feeds may come from MPSERVER_FEEDS instead of -feeds, which keeps the secrets out of
+// the process list. Logs are JSON on stderr; with -pretty each accepted batch is printed
+// on stdout.
 package main
 
 import (
@@ -48,7 +50,7 @@ func parseFeeds(s string) ([]feedFlag, error) {
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "mpserver:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
@@ -56,7 +58,7 @@ func main() {
 func run() error {
 	var (
 		addr  = flag.String("addr", "127.0.0.1:9999", "listen address")
-		feeds = flag.String("feeds", "", "feeds as key:secret[:name], comma-separated")
+		feeds = flag.String("feeds", "", "feeds as key:secret[:name], comma-separated (default $MPSERVER_FEEDS)")
 		seed  = flag.Uint64("seed", 1, "seed of the fault sequence")
 		f     mpserver.Faults
 		rl    mpserver.RateLimit
@@ -74,14 +76,17 @@ func run() error {
 	flag.Parse()
 
 	if err := f.Validate(); err != nil {
-		return err
+		return fmt.Errorf("fault flags: %w", err)
+	}
+	if *feeds == "" {
+		*feeds = os.Getenv("MPSERVER_FEEDS")
 	}
 	list, err := parseFeeds(*feeds)
 	if err != nil {
-		return fmt.Errorf("-feeds: %w", err)
+		return fmt.Errorf("mpserver: -feeds: %w", err)
 	}
 	if len(list) == 0 {
-		return errors.New("-feeds: at least one key:secret is needed")
+		return errors.New("mpserver: -feeds: at least one key:secret is needed")
 	}
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))

@@ -1,0 +1,171 @@
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
+)
+
+type memDeliveries struct {
+	mu       sync.Mutex
+	recorded map[string]bool
+	lookups  int
+	err      error
+}
+
+func (m *memDeliveries) Delivered(_ context.Context, keys []string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lookups++
+	if m.err != nil {
+		return nil, m.err
+	}
+	out := map[string]bool{}
+	for _, k := range keys {
+		if m.recorded[k] {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+func (m *memDeliveries) Record(_ context.Context, keys []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range keys {
+		m.recorded[k] = true
+	}
+	return nil
+}
+
+type fakeVisibility struct {
+	mu       sync.Mutex
+	extended map[string]time.Duration
+}
+
+func (f *fakeVisibility) Extend(_ context.Context, msg events.SQSMessage, d time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.extended[msg.MessageId] = d
+	return nil
+}
+
+func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
+	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID), integ("legacy", integration.ScopeAllPlatforms, ""))
+	mem := &memDeliveries{recorded: map[string]bool{}}
+	hs.h.deps.Deliveries = mem
+	// The legacy feed fails retryably the first time, so the message comes back.
+	hs.up.decide = func(call int, feed mparticle.Feed, _ mparticle.Batch) mparticle.Outcome {
+		if feed.ID == "legacy" && call < 2 {
+			return mparticle.Retryable
+		}
+		return mparticle.Delivered
+	}
+	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), sampleBody(t, event.SubscriptionRenewed, nil))
+	resp, err := hs.h.Handle(context.Background(), in)
+	if !errors.Is(err, ErrAllRetryable) {
+		t.Fatalf("err = %v, want ErrAllRetryable", err)
+	}
+	if len(resp.BatchItemFailures) != 2 {
+		t.Fatalf("first pass failures = %v, want both (legacy retryable)", resp.BatchItemFailures)
+	}
+	if len(mem.recorded) != 2 {
+		t.Fatalf("recorded %d deliveries, want the 2 iOS ones", len(mem.recorded))
+	}
+	before := len(hs.up.calls)
+	resp, err = hs.h.Handle(context.Background(), in)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("second pass err=%v failures=%v", err, resp.BatchItemFailures)
+	}
+	for _, c := range hs.up.calls[before:] {
+		if c.feed.ID == "ios" {
+			t.Fatalf("redelivered event was sent to the iOS feed again")
+		}
+	}
+	if mem.lookups != 2 {
+		t.Fatalf("lookups = %d, want one per invocation", mem.lookups)
+	}
+	// A third delivery (e.g. a duplicate from SQS) sends nothing at all.
+	before = len(hs.up.calls)
+	if _, err := hs.h.Handle(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(hs.up.calls) != before {
+		t.Fatalf("fully delivered event was uploaded again")
+	}
+}
+
+func TestDeliveryRecordOutageStillSends(t *testing.T) {
+	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
+	hs.h.deps.Deliveries = &memDeliveries{recorded: map[string]bool{}, err: errors.New("dynamodb throttled")}
+	resp, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+	if err != nil || len(resp.BatchItemFailures) != 0 || len(hs.up.calls) != 1 {
+		t.Fatalf("err=%v failures=%v uploads=%d", err, resp.BatchItemFailures, len(hs.up.calls))
+	}
+}
+
+// throttlingUploader answers 429 with a long Retry-After for one feed.
+type throttlingUploader struct {
+	fakeUploader
+	feed  string
+	after time.Duration
+}
+
+func (u *throttlingUploader) Upload(ctx context.Context, feed mparticle.Feed, batches []mparticle.Batch) []mparticle.Result {
+	out := u.fakeUploader.Upload(ctx, feed, batches)
+	if feed.ID == u.feed {
+		for i := range out {
+			out[i] = mparticle.Result{Outcome: mparticle.Retryable, StatusCode: 429, RetryAfter: u.after, Attempts: 1, Err: errors.New("429")}
+		}
+	}
+	return out
+}
+
+func TestThrottledFeedCoolsDownWithoutHoldingOthers(t *testing.T) {
+	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID), integ("legacy", integration.ScopeAllPlatforms, ""))
+	up := &throttlingUploader{feed: "legacy", after: 90 * time.Second}
+	vis := &fakeVisibility{extended: map[string]time.Duration{}}
+	now := time.Unix(1_700_000_000, 0)
+	hs.h.deps.Uploader, hs.h.deps.Visibility, hs.h.deps.Now = up, vis, func() time.Time { return now }
+	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))
+
+	resp, _ := hs.h.Handle(context.Background(), in)
+	if len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("failures = %v, want the message back", resp.BatchItemFailures)
+	}
+	if got := vis.extended["msg-a"]; got != 90*time.Second {
+		t.Fatalf("visibility extended by %s, want the Retry-After 90s", got)
+	}
+	// Within the wait, the throttled feed is not called at all; the other feed still is.
+	now = now.Add(30 * time.Second)
+	calls := len(up.calls)
+	resp, _ = hs.h.Handle(context.Background(), in)
+	var feeds []string
+	for _, c := range up.calls[calls:] {
+		feeds = append(feeds, c.feed.ID)
+	}
+	if len(feeds) != 1 || feeds[0] != "ios" {
+		t.Fatalf("uploads during cool-down went to %v, want only ios", feeds)
+	}
+	if got := vis.extended["msg-a"]; got != 60*time.Second {
+		t.Fatalf("visibility extended by %s, want the remaining 60s", got)
+	}
+	if len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("failures = %v", resp.BatchItemFailures)
+	}
+	// After the wait the feed is tried again.
+	now = now.Add(61 * time.Second)
+	calls = len(up.calls)
+	_, _ = hs.h.Handle(context.Background(), in)
+	if len(up.calls)-calls != 2 {
+		t.Fatalf("after cool-down %d uploads, want 2", len(up.calls)-calls)
+	}
+}

@@ -1,0 +1,208 @@
+// Package secretstore writes an integration's mParticle credentials to Secrets Manager: one
+// secret per integration, named <prefix><app_id>/<integration_id>, holding
+// {"key":"...","secret":"..."}. Values are never logged, returned in errors, or read back.
+//
+// Versions: a new value is first staged under a private label (invisible to readers of
+// AWSCURRENT), the integration item is then pointed at that exact version with a
+// conditional write, and only then is the version promoted to AWSCURRENT. The item's
+// version id is therefore the source of truth; AWSCURRENT follows it.
+package secretstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/google/uuid"
+
+	"github.com/namiml/mparticle-bridge/shared/stack"
+)
+
+// SecretsManager is the part of the Secrets Manager client the store uses.
+type SecretsManager interface {
+	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error)
+}
+
+const (
+	// StageCurrent is the label readers use by default.
+	StageCurrent = "AWSCURRENT"
+	// StagePending labels a staged value that no integration item points at yet.
+	StagePending = "NAMI_PENDING"
+	// RecoveryWindowDays is how long a deleted integration's secret can still be restored.
+	RecoveryWindowDays = 7
+	// Tag keys on every secret, so an orphan can be traced to its app and integration.
+	TagAppID         = "app_id"
+	TagIntegrationID = "integration_id"
+)
+
+// Credentials are an mParticle feed's server-to-server key and secret. Formatting them
+// (fmt, slog) prints a placeholder, so they cannot leak into a log by accident.
+type Credentials struct {
+	Key    string
+	Secret string
+}
+
+const redacted = "[redacted]"
+
+func (Credentials) String() string               { return redacted }
+func (Credentials) GoString() string             { return redacted }
+func (Credentials) LogValue() slog.Value         { return slog.StringValue(redacted) }
+func (Credentials) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// payload is the secret's JSON value, the format the Forwarder reads.
+type payload struct {
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+}
+
+func (c Credentials) value() (string, error) {
+	if c.Key == "" || c.Secret == "" {
+		return "", errors.New("secretstore: credentials need a key and a secret")
+	}
+	b, err := json.Marshal(payload{Key: c.Key, Secret: c.Secret})
+	if err != nil {
+		return "", errors.New("secretstore: encode credentials")
+	}
+	return string(b), nil
+}
+
+// Ref names a stored value: the secret's ARN and the version holding the value.
+type Ref struct {
+	ARN       string
+	VersionID string
+}
+
+// Store writes integration secrets under a name prefix.
+type Store struct {
+	sm     SecretsManager
+	prefix string
+}
+
+// New returns a store writing secrets named prefix+app/id; an empty prefix means the
+// product's default, stack.SecretsPrefix.
+func New(sm SecretsManager, prefix string) *Store {
+	if prefix == "" {
+		prefix = stack.SecretsPrefix
+	}
+	return &Store{sm: sm, prefix: prefix}
+}
+
+// Name returns the secret name of an integration.
+func (s *Store) Name(appID, integrationID string) string {
+	return s.prefix + appID + "/" + integrationID
+}
+
+// Create stores the first value of an integration's secret, tagged with its app and id.
+func (s *Store) Create(ctx context.Context, appID, integrationID string, c Credentials) (Ref, error) {
+	value, err := c.value()
+	if err != nil {
+		return Ref{}, err
+	}
+	version := uuid.NewString()
+	out, err := s.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:               aws.String(s.Name(appID, integrationID)),
+		ClientRequestToken: aws.String(version),
+		SecretString:       aws.String(value),
+		Description:        aws.String("mParticle server-to-server credentials of one Nami integration"),
+		Tags: []types.Tag{
+			{Key: aws.String(TagAppID), Value: aws.String(appID)},
+			{Key: aws.String(TagIntegrationID), Value: aws.String(integrationID)},
+		},
+	})
+	if err != nil {
+		return Ref{}, fmt.Errorf("secretstore: create secret %s: %w", s.Name(appID, integrationID), err)
+	}
+	ref := Ref{ARN: aws.ToString(out.ARN), VersionID: aws.ToString(out.VersionId)}
+	if ref.VersionID == "" {
+		ref.VersionID = version
+	}
+	return ref, nil
+}
+
+// Stage adds a new value to a secret without making it current, and returns its version id.
+// Until Promote runs, readers of AWSCURRENT keep the previous value.
+func (s *Store) Stage(ctx context.Context, secretID string, c Credentials) (string, error) {
+	value, err := c.value()
+	if err != nil {
+		return "", err
+	}
+	version := uuid.NewString()
+	out, err := s.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(secretID),
+		ClientRequestToken: aws.String(version),
+		SecretString:       aws.String(value),
+		VersionStages:      []string{StagePending},
+	})
+	if err != nil {
+		return "", fmt.Errorf("secretstore: stage new value of %s: %w", secretID, err)
+	}
+	if v := aws.ToString(out.VersionId); v != "" {
+		version = v
+	}
+	return version, nil
+}
+
+// Promote makes versionID the secret's AWSCURRENT value. Moving the label names the version
+// it is taken from, so a concurrent promotion makes this call fail instead of being
+// silently overwritten.
+func (s *Store) Promote(ctx context.Context, secretID, versionID string) error {
+	desc, err := s.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return fmt.Errorf("secretstore: describe %s: %w", secretID, err)
+	}
+	var current string
+	for v, stages := range desc.VersionIdsToStages {
+		if slices.Contains(stages, StageCurrent) {
+			current = v
+		}
+	}
+	if current == versionID {
+		return nil
+	}
+	in := &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId:        aws.String(secretID),
+		VersionStage:    aws.String(StageCurrent),
+		MoveToVersionId: aws.String(versionID),
+	}
+	if current != "" {
+		in.RemoveFromVersionId = aws.String(current)
+	}
+	if _, err := s.sm.UpdateSecretVersionStage(ctx, in); err != nil {
+		return fmt.Errorf("secretstore: promote version of %s: %w", secretID, err)
+	}
+	return nil
+}
+
+// ScheduleDelete schedules an integration's secret for deletion after RecoveryWindowDays.
+// It addresses the secret by name and is idempotent: a missing secret or one already
+// scheduled is success, so it can be retried to clean up after a failed delete.
+func (s *Store) ScheduleDelete(ctx context.Context, appID, integrationID string) error {
+	name := s.Name(appID, integrationID)
+	_, err := s.sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId:             aws.String(name),
+		RecoveryWindowInDays: aws.Int64(RecoveryWindowDays),
+	})
+	var notFound *types.ResourceNotFoundException
+	if err == nil || errors.As(err, &notFound) {
+		return nil
+	}
+	// Deleting a secret that is already scheduled is refused as an invalid request.
+	var invalid *types.InvalidRequestException
+	if errors.As(err, &invalid) {
+		desc, derr := s.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+		if derr == nil && desc.DeletedDate != nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("secretstore: schedule deletion of %s: %w", name, err)
+}
