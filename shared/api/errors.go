@@ -26,6 +26,14 @@ const (
 	CodeCleanupPending       = "cleanup_pending"
 )
 
+// errorCodes lists every code above (the spec's enum must hold them all).
+var errorCodes = []string{
+	CodeBadRequest, CodeInvalidJSON, CodeUnknownField, CodeInvalidType, CodeInvalidParameter,
+	CodeUnauthenticated, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePreconditionFailed,
+	CodePreconditionRequired, CodeTooLarge, CodeUnsupportedMedia, CodeValidation, CodeLegacyScope,
+	CodeInternal, CodeCleanupPending,
+}
+
 // apiError is an error the API reports to the caller: status, code, a message safe to show
 // (never a secret or an internal error text) and the offending field, if any.
 type apiError struct {

@@ -393,7 +393,7 @@ func (s *locator) value() {
 	case '"':
 		s.str()
 	default:
-		for s.i < len(s.b) && !bytes.ContainsRune([]byte(" \t\r\n,]}"), rune(s.b[s.i])) {
+		for s.i < len(s.b) && !endOfLiteral(s.b[s.i]) {
 			s.i++
 		}
 	}
@@ -402,6 +402,14 @@ func (s *locator) value() {
 		s.found = append([]pathSeg(nil), s.path...)
 		s.done = true
 	}
+}
+
+func endOfLiteral(c byte) bool {
+	switch c {
+	case ' ', '\t', '\r', '\n', ',', ']', '}':
+		return true
+	}
+	return false
 }
 
 func (s *locator) str() {

@@ -83,6 +83,7 @@ func TestForwarderOnLocalStack(t *testing.T) {
 	env := map[string]string{
 		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
 		"DLQ_URL":            out.DLQURL,
+		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
 		"MPARTICLE_BASE_URL": srv.URL,
 	}
 	var logs bytes.Buffer
@@ -157,6 +158,17 @@ func TestForwarderOnLocalStack(t *testing.T) {
 	}
 	if kind := attr(dl.MessageAttributes, forwarder.AttrFailureKind); kind != forwarder.FailureInvalidInput {
 		t.Errorf("dlq kind = %q", kind)
+	}
+
+	// SQS redelivers the whole batch (at least once): nothing reaches mParticle twice, and
+	// the invalid message is dead-lettered again (it is the same message, with its reason).
+	before := mp.Stats().Requests
+	resp, err = h.Handle(lctx, in)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: err=%v failures=%v", err, resp.BatchItemFailures)
+	}
+	if got := mp.Stats().Requests - before; got != 0 {
+		t.Errorf("redelivered batch made %d mParticle requests, want 0", got)
 	}
 
 	for _, s := range []string{iosSecret, legSecret, iosKey, legKey, "acct_48213377"} {

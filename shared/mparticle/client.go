@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -217,6 +216,10 @@ func (c *Client) URL(pod, path string) (string, error) {
 	return podBaseURLs[p] + path, nil
 }
 
+// encodedSizeGuess is about the JSON size of one batch the forwarder builds, to size the
+// encoding buffer of an upload.
+const encodedSizeGuess = 1536
+
 // upload is the state of one Upload call.
 type upload struct {
 	feed    Feed
@@ -256,20 +259,32 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		return results
 	}
 
+	// All batches are encoded into one buffer (a few allocations for the whole upload rather
+	// than several per batch) and sliced once it stops growing.
 	u.enc = make([][]byte, len(batches))
+	spans := make([][2]int, len(batches))
+	buf := make([]byte, 0, encodedSizeGuess*len(batches))
 	sendable := make([]int, 0, len(batches))
 	for i := range batches {
-		b, err := json.Marshal(&batches[i])
+		start := len(buf)
+		out, err := AppendBatch(buf, &batches[i])
+		n := len(out) - start
 		switch {
 		case err != nil:
 			c.finish(ctx, u, []int{i}, Permanent, fmt.Errorf("mparticle: encoding batch: %w", err))
-		case len(b) > MaxBatchBytes:
+		case n > MaxBatchBytes:
 			c.finish(ctx, u, []int{i}, Permanent,
-				fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, len(b), MaxBatchBytes))
+				fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, n, MaxBatchBytes))
 		default:
-			u.enc[i] = b
+			buf = out
+			spans[i] = [2]int{start, len(buf)}
 			sendable = append(sendable, i)
+			continue
 		}
+		buf = out[:start]
+	}
+	for _, i := range sendable {
+		u.enc[i] = buf[spans[i][0]:spans[i][1]:spans[i][1]]
 	}
 	for _, group := range planRequests(u.enc, sendable) {
 		c.send(ctx, u, group)

@@ -18,7 +18,8 @@ type Result struct {
 	// MissingCustomerID: the integration's Customer ID source had no value for this event
 	// (typically no External ID set), so the batch carries no customer_id.
 	MissingCustomerID bool
-	// Trimmed: values or user attribute lists were shortened to fit the API's limits.
+	// Trimmed: a user attribute list was cut to the API's limits, or the batch was shrunk to
+	// stay under 128 KB. (Single values over 4,096 characters are cut without this flag.)
 	Trimmed bool
 }
 

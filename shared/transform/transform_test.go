@@ -419,7 +419,7 @@ func TestEnvironmentMatrix(t *testing.T) {
 
 func TestTruncation(t *testing.T) {
 	ev := load(t, event.DeviceImpression)
-	ev.Impression.Name = strings.Repeat("é", 5000)          // 2 bytes, 1 unit each
+	ev.Impression.Name = strings.Repeat("é", 5000)           // 2 bytes, 1 unit each
 	ev.Impression.ControllerName = strings.Repeat("😀", 3000) // 4 bytes, 2 UTF-16 units each
 	ev.Impression.CTAType = strings.Repeat("a", 4095) + "😀"  // the emoji would straddle the limit
 	ev.Device.Model = strings.Repeat("m", 5000)
@@ -591,10 +591,10 @@ func TestTotalAmount(t *testing.T) {
 		{"0", 5, 2, 0},
 		{"5.000000000", 2, 2, 10},
 		{"0.000000001", 1, 2, 0},
-		{"999999999999.999999999", 1000000, 2, 1e18},         // beyond uint64 digits: big.Int path
-		{"184467440737.09551615", 1, 2, 184467440737.1},       // 20 digits
-		{"99999999999.99", 1000000, 2, 99999999999990000},     // > 2^53 minor units
-		{"12345678901.234567891", 7, 4, 86419752308.64197524}, // rounding on the big path
+		{"999999999999.999999999", 1000000, 2, 1e18},      // beyond uint64 digits: big.Int path
+		{"184467440737.09551615", 1, 2, 184467440737.1},   // 20 digits
+		{"99999999999.99", 1000000, 2, 99999999999990000}, // > 2^53 minor units
+		{"12345678901.234567891", 7, 4, 86419752308.642},  // 86419752308.641975237: rounds up on the big path
 	}
 	for _, c := range cases {
 		if got := totalAmount(c.price, c.qty, c.minor); got != c.want {
@@ -864,6 +864,15 @@ func TestBatchSizeEstimate(t *testing.T) {
 		}
 		if coarse := batchSize(b, coarseLen, false); coarse < est {
 			t.Errorf("batch %d: coarse estimate %d below exact %d", i, coarse, est)
+		}
+	}
+}
+
+func TestJSONLen(t *testing.T) {
+	for _, s := range []string{"", "plain", "<&>", "\"\\", "\b\f\n\r\t\x00\x1f\x7f", "é😀", "\u2028\u2029", "\xff\xfe", "a\xe2\x82"} {
+		js, _ := json.Marshal(s)
+		if got := jsonLen(s); got != len(js) {
+			t.Errorf("jsonLen(%q) = %d, want %d (%s)", s, got, len(js), js)
 		}
 	}
 }

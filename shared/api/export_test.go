@@ -1,0 +1,4 @@
+package api
+
+// ErrorCodes exposes the error codes to the external tests.
+var ErrorCodes = errorCodes

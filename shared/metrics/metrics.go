@@ -1,0 +1,299 @@
+// Package metrics counts what the forwarder does with each event and writes the counts as
+// CloudWatch embedded metric format (EMF) log lines: Lambda sends stdout to CloudWatch Logs,
+// which turns each line into metrics without an API call (or its latency and failure modes)
+// on the delivery path.
+//
+// One Invocation collects the counts of one handler invocation. Its Flush writes one JSON
+// line with the service-wide totals (dimension set {Service}) and, because an EMF document
+// carries a single value per dimension, one further line per feed that had a non-zero count
+// (dimension set {Service, FeedID}).
+//
+// Cardinality: every distinct FeedID value is a separate CloudWatch metric per name. An
+// Emitter gives its own FeedID dimension to the first MaxFeeds feeds it sees and counts every
+// later feed under OtherFeeds, so one container publishes at most MaxFeeds+1 FeedID values
+// per name whatever the traffic; per-feed lines carry only the non-zero counts, so a quiet
+// feed publishes nothing. Across the fleet the bound is the number of integrations.
+package metrics
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Name is a metric name.
+type Name string
+
+// The forwarder's metrics. All are counts of (event, feed) deliveries except Invalid, which
+// counts messages, and Throttled and AuthFailed, which count feed requests refused with 429
+// and 401/403.
+const (
+	Delivered    Name = "Delivered"    // accepted by mParticle
+	Deduplicated Name = "Deduplicated" // skipped: an earlier invocation already delivered it
+	Retried      Name = "Retried"      // given back to SQS to try again later
+	DeadLettered Name = "DeadLettered" // sent to the dead-letter queue
+	Invalid      Name = "Invalid"      // messages that are not a valid event
+	Throttled    Name = "Throttled"    // 429 answers from mParticle
+	AuthFailed   Name = "AuthFailed"   // 401/403 answers from mParticle
+)
+
+// Names lists the metrics in the order they are written. The service-wide line always
+// carries all of them, zeros included, so alarms see data rather than gaps.
+var Names = []Name{Delivered, Deduplicated, Retried, DeadLettered, Invalid, Throttled, AuthFailed}
+
+// Dimension names.
+const (
+	DimService = "Service"
+	DimFeedID  = "FeedID"
+)
+
+// OtherFeeds is the FeedID under which feeds past the MaxFeeds bound are counted.
+const OtherFeeds = "_other"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultService  = "forwarder"
+	DefaultMaxFeeds = 100
+)
+
+// Options tunes an Emitter.
+type Options struct {
+	// Service is the value of the Service dimension; empty means DefaultService.
+	Service string
+	// MaxFeeds bounds the distinct FeedID values one Emitter publishes; 0 means
+	// DefaultMaxFeeds, a negative value turns per-feed lines off.
+	MaxFeeds int
+	// Now stamps each line; nil means time.Now.
+	Now func() time.Time
+}
+
+// Emitter writes EMF lines to one writer. It is safe for concurrent use: each Flush writes
+// its lines with a single Write, so invocations running side by side do not interleave.
+type Emitter struct {
+	w         io.Writer
+	namespace string
+	opts      Options
+
+	mu    sync.Mutex
+	feeds map[string]bool // feeds given their own FeedID so far
+}
+
+// New returns an Emitter with default options writing to w (os.Stdout in Lambda) under
+// the CloudWatch namespace.
+func New(w io.Writer, namespace string) *Emitter {
+	return NewWithOptions(w, namespace, Options{})
+}
+
+// NewWithOptions returns an Emitter with the given options.
+func NewWithOptions(w io.Writer, namespace string, opts Options) *Emitter {
+	if opts.Service == "" {
+		opts.Service = DefaultService
+	}
+	if opts.MaxFeeds == 0 {
+		opts.MaxFeeds = DefaultMaxFeeds
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Emitter{w: w, namespace: namespace, opts: opts, feeds: map[string]bool{}}
+}
+
+// Begin starts collecting the counts of one invocation.
+func (e *Emitter) Begin() *Invocation {
+	return &Invocation{e: e, total: map[Name]int64{}, perFeed: map[string]map[Name]int64{}}
+}
+
+// feedKey maps a feed to the FeedID it is published under, admitting new feeds while the
+// bound allows.
+func (e *Emitter) feedKey(feedID string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.feeds[feedID] {
+		return feedID
+	}
+	if len(e.feeds) < e.opts.MaxFeeds {
+		e.feeds[feedID] = true
+		return feedID
+	}
+	return OtherFeeds
+}
+
+// Invocation holds one invocation's counts. It is safe for concurrent use, as the
+// forwarder uploads to several feeds at once.
+type Invocation struct {
+	e *Emitter
+
+	mu      sync.Mutex
+	total   map[Name]int64
+	perFeed map[string]map[Name]int64
+	unknown []Name
+	flushed bool
+}
+
+// Add counts n occurrences of name, one of Names. feedID is the integration the count is
+// about, or "" for counts that belong to no feed (Invalid). Non-positive n is ignored: these
+// are counters. Another name is not counted and makes Flush return an error, rather than
+// panic on the delivery path or publish a metric no alarm or dashboard knows.
+func (inv *Invocation) Add(name Name, feedID string, n int) {
+	if !slices.Contains(Names, name) {
+		inv.mu.Lock()
+		inv.unknown = append(inv.unknown, name)
+		inv.mu.Unlock()
+		return
+	}
+	if n <= 0 {
+		return
+	}
+	key := ""
+	if feedID != "" && inv.e.opts.MaxFeeds > 0 {
+		key = inv.e.feedKey(feedID)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.total[name] += int64(n)
+	if key == "" {
+		return
+	}
+	m := inv.perFeed[key]
+	if m == nil {
+		m = map[Name]int64{}
+		inv.perFeed[key] = m
+	}
+	m[name] += int64(n)
+}
+
+// Total returns the invocation's count of name across feeds.
+func (inv *Invocation) Total(name Name) int64 {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	return inv.total[name]
+}
+
+// Flush writes the invocation's lines. A second Flush writes nothing, so a deferred Flush
+// after an explicit one cannot double-count.
+func (inv *Invocation) Flush() error {
+	inv.mu.Lock()
+	if inv.flushed {
+		inv.mu.Unlock()
+		return nil
+	}
+	inv.flushed = true
+	total := inv.total
+	perFeed := inv.perFeed
+	unknown := inv.unknown
+	inv.mu.Unlock()
+
+	e := inv.e
+	ts := e.opts.Now().UnixMilli()
+	var buf bytes.Buffer
+	if err := e.writeDoc(&buf, ts, "", total, true); err != nil {
+		return err
+	}
+	feeds := make([]string, 0, len(perFeed))
+	for f := range perFeed {
+		feeds = append(feeds, f)
+	}
+	slices.Sort(feeds)
+	for _, f := range feeds {
+		if err := e.writeDoc(&buf, ts, f, perFeed[f], false); err != nil {
+			return err
+		}
+	}
+	if _, err := e.w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("metrics: write: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("metrics: unknown metric names not counted: %v", unknown)
+	}
+	return nil
+}
+
+// The EMF document. Field order is fixed by the struct, so lines are stable for tests and
+// for people reading logs.
+type document struct {
+	AWS metadata `json:"_aws"`
+}
+
+type metadata struct {
+	Timestamp         int64             `json:"Timestamp"`
+	CloudWatchMetrics []metricDirective `json:"CloudWatchMetrics"`
+}
+
+type metricDirective struct {
+	Namespace  string             `json:"Namespace"`
+	Dimensions [][]string         `json:"Dimensions"`
+	Metrics    []metricDefinition `json:"Metrics"`
+}
+
+type metricDefinition struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// writeDoc appends one line: the _aws envelope, then the dimension values and metric
+// values as root members (EMF's target members).
+func (e *Emitter) writeDoc(buf *bytes.Buffer, ts int64, feed string, counts map[Name]int64, all bool) error {
+	var names []Name
+	for _, n := range Names {
+		if all || counts[n] > 0 {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+
+	dims := []string{DimService}
+	if feed != "" {
+		dims = append(dims, DimFeedID)
+	}
+	defs := make([]metricDefinition, len(names))
+	for i, n := range names {
+		defs[i] = metricDefinition{Name: string(n), Unit: "Count"}
+	}
+	head, err := json.Marshal(document{AWS: metadata{
+		Timestamp: ts,
+		CloudWatchMetrics: []metricDirective{{
+			Namespace: e.namespace, Dimensions: [][]string{dims}, Metrics: defs,
+		}},
+	}})
+	if err != nil {
+		return fmt.Errorf("metrics: encode: %w", err)
+	}
+	// Append the root members to the encoded envelope: a map would lose the order.
+	buf.Write(head[:len(head)-1])
+	member := func(k string, v any) error {
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		vb, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		buf.WriteByte(',')
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+		return nil
+	}
+	if err := member(DimService, e.opts.Service); err != nil {
+		return fmt.Errorf("metrics: encode: %w", err)
+	}
+	if feed != "" {
+		if err := member(DimFeedID, feed); err != nil {
+			return fmt.Errorf("metrics: encode: %w", err)
+		}
+	}
+	for _, n := range names {
+		if err := member(string(n), counts[n]); err != nil {
+			return fmt.Errorf("metrics: encode: %w", err)
+		}
+	}
+	buf.WriteString("}\n")
+	return nil
+}

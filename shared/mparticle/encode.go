@@ -1,0 +1,379 @@
+package mparticle
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// AppendBatch appends the JSON encoding of b to dst. The bytes are exactly those of
+// json.Marshal(b) (same field order, omitempty rules, sorted map keys, HTML-safe string
+// escaping and number formats), so a redelivered event still produces an identical body;
+// it exists because encoding/json's reflection and per-map key sorting dominated the
+// client's CPU time per event. Values of UserAttributes of types other than string,
+// []string, bool, integers, float64 and nil are encoded by encoding/json.
+func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
+	e := encoder{buf: dst}
+	e.batch(b)
+	if e.err != nil {
+		return dst, e.err
+	}
+	return e.buf, nil
+}
+
+// encoder appends JSON to buf; the first error stops nothing but is the one reported, so
+// the append calls need no checks of their own.
+type encoder struct {
+	buf []byte
+	err error
+}
+
+// field writes `,"name":` (or `{"name":` for the first field of an object). Names are the
+// struct tags below, all plain ASCII that needs no escaping.
+func (e *encoder) field(first *bool, name string) {
+	if *first {
+		e.buf = append(e.buf, '{')
+		*first = false
+	} else {
+		e.buf = append(e.buf, ',')
+	}
+	e.buf = append(e.buf, '"')
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, '"', ':')
+}
+
+// close ends an object opened by field, or writes {} when no field was written.
+func (e *encoder) close(first bool) {
+	if first {
+		e.buf = append(e.buf, '{', '}')
+		return
+	}
+	e.buf = append(e.buf, '}')
+}
+
+func (e *encoder) str(s string) { e.buf = appendJSONString(e.buf, s) }
+
+// strField writes a string field that has omitempty.
+func (e *encoder) strField(first *bool, name, v string) {
+	if v != "" {
+		e.field(first, name)
+		e.str(v)
+	}
+}
+
+func (e *encoder) batch(b *Batch) {
+	first := true
+	e.field(&first, "environment")
+	e.str(b.Environment)
+	if len(b.Events) > 0 {
+		e.field(&first, "events")
+		e.buf = append(e.buf, '[')
+		for i := range b.Events {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.event(&b.Events[i])
+		}
+		e.buf = append(e.buf, ']')
+	}
+	if u := b.UserIdentities; u != nil {
+		e.field(&first, "user_identities")
+		f := true
+		e.strField(&f, "customer_id", u.CustomerID)
+		e.strField(&f, "email", u.Email)
+		e.strField(&f, "other", u.Other)
+		e.close(f)
+	}
+	if len(b.PartnerIdentities) > 0 {
+		e.field(&first, "partner_identities")
+		e.stringMap(b.PartnerIdentities)
+	}
+	if len(b.UserAttributes) > 0 {
+		e.field(&first, "user_attributes")
+		e.anyMap(b.UserAttributes)
+	}
+	if d := b.DeviceInfo; d != nil {
+		e.field(&first, "device_info")
+		f := true
+		e.strField(&f, "platform", d.Platform)
+		e.strField(&f, "ios_idfv", d.IOSIDFV)
+		e.strField(&f, "ios_advertising_id", d.IOSAdvertisingID)
+		e.strField(&f, "android_advertising_id", d.AndroidAdvertisingID)
+		e.strField(&f, "android_uuid", d.AndroidUUID)
+		e.strField(&f, "os_version", d.OSVersion)
+		e.strField(&f, "device_model", d.DeviceModel)
+		e.strField(&f, "locale_language", d.LocaleLanguage)
+		e.strField(&f, "locale_country", d.LocaleCountry)
+		e.close(f)
+	}
+	if a := b.ApplicationInfo; a != nil {
+		e.field(&first, "application_info")
+		f := true
+		e.strField(&f, "application_version", a.ApplicationVersion)
+		e.strField(&f, "os", a.OS)
+		e.close(f)
+	}
+	if c := b.Context; c != nil {
+		e.field(&first, "context")
+		f := true
+		if p := c.DataPlan; p != nil {
+			e.field(&f, "data_plan")
+			pf := true
+			e.field(&pf, "plan_id")
+			e.str(p.PlanID)
+			if p.PlanVersion != 0 {
+				e.field(&pf, "plan_version")
+				e.buf = strconv.AppendInt(e.buf, int64(p.PlanVersion), 10)
+			}
+			e.close(pf)
+		}
+		e.close(f)
+	}
+	if b.MPID != 0 {
+		e.field(&first, "mpid")
+		e.buf = strconv.AppendInt(e.buf, b.MPID, 10)
+	}
+	e.strField(&first, "ip", b.IP)
+	e.strField(&first, "source_request_id", b.SourceRequestID)
+	e.close(first)
+}
+
+func (e *encoder) event(ev *Event) {
+	first := true
+	e.field(&first, "event_type")
+	e.str(ev.EventType)
+	e.field(&first, "data")
+	d := &ev.Data
+	f := true
+	e.field(&f, "timestamp_unixtime_ms")
+	e.buf = strconv.AppendInt(e.buf, d.TimestampUnixtimeMS, 10)
+	e.strField(&f, "source_message_id", d.SourceMessageID)
+	if len(d.CustomAttributes) > 0 {
+		e.field(&f, "custom_attributes")
+		e.stringMap(d.CustomAttributes)
+	}
+	e.strField(&f, "event_name", d.EventName)
+	e.strField(&f, "custom_event_type", d.CustomEventType)
+	if pa := d.ProductAction; pa != nil {
+		e.field(&f, "product_action")
+		e.productAction(pa)
+	}
+	e.strField(&f, "currency_code", d.CurrencyCode)
+	e.close(f)
+	e.close(first)
+}
+
+func (e *encoder) productAction(pa *ProductAction) {
+	first := true
+	e.field(&first, "action")
+	e.str(pa.Action)
+	e.strField(&first, "transaction_id", pa.TransactionID)
+	if pa.TotalAmount != nil {
+		e.field(&first, "total_amount")
+		e.float(*pa.TotalAmount)
+	}
+	if len(pa.Products) > 0 {
+		e.field(&first, "products")
+		e.buf = append(e.buf, '[')
+		for i := range pa.Products {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			p := &pa.Products[i]
+			f := true
+			e.strField(&f, "id", p.ID)
+			e.strField(&f, "name", p.Name)
+			if p.Price != nil {
+				e.field(&f, "price")
+				e.float(*p.Price)
+			}
+			if p.Quantity != nil {
+				e.field(&f, "quantity")
+				e.float(*p.Quantity)
+			}
+			e.close(f)
+		}
+		e.buf = append(e.buf, ']')
+	}
+	e.close(first)
+}
+
+// keysOnStack is how many keys a map may have before sorting them needs the heap; the
+// batches this product builds have at most a dozen per map.
+const keysOnStack = 32
+
+func (e *encoder) stringMap(m map[string]string) {
+	var arr [keysOnStack]string
+	keys := sortedKeys(arr[:0], m)
+	e.buf = append(e.buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.str(k)
+		e.buf = append(e.buf, ':')
+		e.str(m[k])
+	}
+	e.buf = append(e.buf, '}')
+}
+
+func (e *encoder) anyMap(m map[string]any) {
+	var arr [keysOnStack]string
+	keys := sortedKeys(arr[:0], m)
+	e.buf = append(e.buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.str(k)
+		e.buf = append(e.buf, ':')
+		e.value(m[k])
+	}
+	e.buf = append(e.buf, '}')
+}
+
+// sortedKeys orders keys as encoding/json does: by their bytes.
+func sortedKeys[V any](keys []string, m map[string]V) []string {
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// value encodes a user attribute value: the types transform produces directly, anything
+// else through encoding/json.
+func (e *encoder) value(v any) {
+	switch v := v.(type) {
+	case nil:
+		e.buf = append(e.buf, "null"...)
+	case string:
+		e.str(v)
+	case []string:
+		if v == nil {
+			e.buf = append(e.buf, "null"...)
+			return
+		}
+		e.buf = append(e.buf, '[')
+		for i, s := range v {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.str(s)
+		}
+		e.buf = append(e.buf, ']')
+	case bool:
+		e.buf = strconv.AppendBool(e.buf, v)
+	case int:
+		e.buf = strconv.AppendInt(e.buf, int64(v), 10)
+	case int64:
+		e.buf = strconv.AppendInt(e.buf, v, 10)
+	case float64:
+		e.float(v)
+	default:
+		raw, err := json.Marshal(v)
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		e.buf = append(e.buf, raw...)
+	}
+}
+
+func (e *encoder) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+// float writes f as encoding/json does for a float64 (ES6 number formatting); NaN and
+// infinities have no JSON form and fail the batch, as they do with json.Marshal.
+func (e *encoder) float(f float64) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		e.fail(&json.UnsupportedValueError{Value: reflect.ValueOf(f), Str: strconv.FormatFloat(f, 'g', -1, 64)})
+		e.buf = append(e.buf, '0') // keeps the (discarded) output well formed
+		return
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	e.buf = strconv.AppendFloat(e.buf, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9, as in encoding/json.
+		n := len(e.buf)
+		if n >= 4 && e.buf[n-4] == 'e' && e.buf[n-3] == '-' && e.buf[n-2] == '0' {
+			e.buf[n-2] = e.buf[n-1]
+			e.buf = e.buf[:n-1]
+		}
+	}
+}
+
+const hexDigits = "0123456789abcdef"
+
+// plainByte marks the bytes copied as they are: ASCII from space up, except the quote, the
+// backslash and the HTML-sensitive <, > and &.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// appendJSONString quotes s as encoding/json does with HTML escaping on (its default):
+// <, > and & become \u003c, \u003e, \u0026; invalid UTF-8 becomes \ufffd; U+2028 and
+// U+2029 are escaped.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,190 @@
+package mparticle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// mustMatchStdlib fails unless AppendBatch writes exactly what json.Marshal writes.
+func mustMatchStdlib(t *testing.T, b *Batch) {
+	t.Helper()
+	want, wantErr := json.Marshal(b)
+	prefix := []byte("prefix:")
+	got, err := AppendBatch(bytes.Clone(prefix), b)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("AppendBatch err = %v, json.Marshal err = %v", err, wantErr)
+	}
+	if err != nil {
+		return
+	}
+	if !bytes.HasPrefix(got, prefix) {
+		t.Fatalf("AppendBatch did not append to dst: %q", got)
+	}
+	if got := got[len(prefix):]; !bytes.Equal(got, want) {
+		t.Fatalf("AppendBatch differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+}
+
+func f64(v float64) *float64 { return &v }
+
+func TestAppendBatchMatchesEncodingJSON(t *testing.T) {
+	many := map[string]string{}
+	manyAny := map[string]any{}
+	for i := range 150 { // past the keys kept on the stack
+		many[fmt.Sprintf("k%03d", 149-i)] = fmt.Sprint(i)
+		manyAny[fmt.Sprintf("a%03d", i)] = i
+	}
+	tricky := "quote\" back\\ <tag> & amp \b\f\n\r\t \x00\x1f \x7f é 日本 \u2028\u2029 bad:\xff\xfe end"
+	tests := []struct {
+		name  string
+		batch Batch
+	}{
+		{"zero", Batch{}},
+		{"forwarder sample", sampleBatch(7)},
+		{"every field", filled(reflect.TypeFor[Batch]()).Interface().(Batch)},
+		{"empty maps, slices and structs are omitted or empty", Batch{
+			Environment: EnvDevelopment, Events: []Event{}, PartnerIdentities: map[string]string{},
+			UserAttributes: map[string]any{}, UserIdentities: &UserIdentities{}, DeviceInfo: &DeviceInfo{},
+			ApplicationInfo: &ApplicationInfo{}, Context: &Context{}, MPID: 0,
+		}},
+		{"data plan without version", Batch{Context: &Context{DataPlan: &DataPlan{}}}},
+		{"escaping in keys and values", Batch{
+			Environment: tricky, SourceRequestID: tricky, IP: tricky,
+			PartnerIdentities: map[string]string{tricky: tricky, "<": ">"},
+			UserAttributes:    map[string]any{tricky: []string{tricky, ""}},
+			Events: []Event{{EventType: tricky, Data: EventData{
+				EventName: tricky, CustomAttributes: map[string]string{tricky: tricky, "&": "&"},
+			}}},
+		}},
+		{"user attribute value types", Batch{UserAttributes: map[string]any{
+			"nil": nil, "str": "s", "list": []string{"a", "b"}, "nil list": []string(nil),
+			"empty list": []string{}, "true": true, "false": false, "int": -42, "int64": int64(math.MinInt64),
+			"float": 1.5, "map": map[string]int{"b": 2, "a": 1}, "struct": struct {
+				A string `json:"a"`
+				B []int
+			}{"<x>", []int{1}}, "float32": float32(0.1), "uint8s": []byte("hi"),
+		}}},
+		{"many keys", Batch{PartnerIdentities: many, UserAttributes: manyAny}},
+		{"numbers", Batch{MPID: math.MinInt64, Events: []Event{{Data: EventData{
+			TimestampUnixtimeMS: math.MaxInt64,
+			ProductAction: &ProductAction{TotalAmount: f64(0), Products: []Product{
+				{Price: f64(-0.0), Quantity: f64(1)}, {Price: f64(1e-7), Quantity: f64(1e21)},
+				{Price: f64(123456789.125), Quantity: f64(1e-6)}, {Price: f64(0.1 + 0.2), Quantity: f64(-1e-9)},
+				{Price: f64(math.MaxFloat64), Quantity: f64(math.SmallestNonzeroFloat64)},
+				{Price: f64(9.99), Quantity: f64(999999999999999999999.0)},
+			}},
+		}}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { mustMatchStdlib(t, &tt.batch) })
+	}
+}
+
+// filled returns a value of type t with every field set, so that a field added to the wire
+// model but not to AppendBatch makes TestAppendBatchMatchesEncodingJSON fail.
+func filled(t reflect.Type) reflect.Value {
+	v := reflect.New(t).Elem()
+	switch t.Kind() {
+	case reflect.String:
+		v.SetString("v-" + t.Name() + "-<&>")
+	case reflect.Int, reflect.Int64:
+		v.SetInt(1700000000123)
+	case reflect.Float64:
+		v.SetFloat(12.5)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Pointer:
+		v.Set(filled(t.Elem()).Addr())
+	case reflect.Slice:
+		s := reflect.MakeSlice(t, 2, 2)
+		for i := range 2 {
+			s.Index(i).Set(filled(t.Elem()))
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(t)
+		for _, k := range []string{"zeta", "alpha"} {
+			elem := filled(t.Elem())
+			if t.Elem().Kind() == reflect.Interface {
+				elem = reflect.ValueOf([]string{k, "x"})
+			}
+			m.SetMapIndex(reflect.ValueOf(k), elem)
+		}
+		v.Set(m)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			v.Field(i).Set(filled(t.Field(i).Type))
+		}
+	case reflect.Interface:
+		v.Set(reflect.ValueOf("any"))
+	default:
+		panic("filled: unhandled kind " + t.Kind().String())
+	}
+	return v
+}
+
+func TestAppendBatchRejectsWhatJSONCannotEncode(t *testing.T) {
+	tests := []struct {
+		name  string
+		batch Batch
+	}{
+		{"NaN price", Batch{Events: []Event{{Data: EventData{ProductAction: &ProductAction{
+			Products: []Product{{Price: f64(math.NaN())}}}}}}}},
+		{"infinite total", Batch{Events: []Event{{Data: EventData{ProductAction: &ProductAction{
+			TotalAmount: f64(math.Inf(-1))}}}}}},
+		{"NaN user attribute", Batch{UserAttributes: map[string]any{"x": math.NaN()}}},
+		{"channel user attribute", Batch{UserAttributes: map[string]any{"x": make(chan int)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, wantErr := json.Marshal(&tt.batch)
+			if wantErr == nil {
+				t.Fatal("test case is encodable by encoding/json")
+			}
+			dst := []byte("keep")
+			out, err := AppendBatch(dst, &tt.batch)
+			if err == nil {
+				t.Fatal("AppendBatch accepted a value encoding/json refuses")
+			}
+			if string(out) != "keep" {
+				t.Errorf("dst changed on error: %q", out)
+			}
+			var uv *json.UnsupportedValueError
+			var ut *json.UnsupportedTypeError
+			if !errors.As(err, &uv) && !errors.As(err, &ut) {
+				t.Errorf("error %T %v is not encoding/json's", err, err)
+			}
+		})
+	}
+}
+
+func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "\u2028", "\xed\xa0\x80", "a\x00b", strings.Repeat("é<", 40), "\xf0\x9f\x98\x80"} {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendBatch(f *testing.F) {
+	f.Add("production", "key", "<v&>", 9.99, int64(1700000000000))
+	f.Add("\xff", "\u2028", "\x00", -1e-7, int64(-1))
+	f.Add("", "", "", 1e21, int64(0))
+	f.Fuzz(func(t *testing.T, env, k, v string, price float64, ts int64) {
+		b := Batch{
+			Environment: env, PartnerIdentities: map[string]string{k: v, v: k},
+			UserAttributes: map[string]any{k: []string{v}, v: price},
+			Events: []Event{{EventType: v, Data: EventData{TimestampUnixtimeMS: ts,
+				CustomAttributes: map[string]string{k: v},
+				ProductAction:    &ProductAction{Action: k, TotalAmount: &price}}}},
+		}
+		mustMatchStdlib(t, &b)
+	})
+}

@@ -1,0 +1,305 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/namiml/mparticle-bridge/shared/forwarder"
+)
+
+// FeedReport is what one feed was expected to receive and what the contract server saw.
+type FeedReport struct {
+	Name    string
+	Enabled bool
+	// Expected is the number of events the feed must receive.
+	Expected int
+	// Delivered counts distinct expected events accepted (by source_request_id).
+	Delivered int
+	// Missing are expected events never accepted; Unexpected accepted batches nobody expected.
+	Missing, Unexpected int
+	// Accepted counts every batch accepted, re-sent ones included; Resent is Accepted minus
+	// the distinct ones (what mParticle's source_request_id deduplication absorbs).
+	Accepted, Resent int
+	Requests         int64
+}
+
+// Report is the outcome of a soak run.
+type Report struct {
+	Config Config
+
+	Messages, Valid, Invalid, NoRoute int
+	Feeds                             []FeedReport
+
+	// Lost: expected (event, feed) deliveries that never happened.
+	Lost int
+	// Unexpected: accepted batches that matched no expected (event, feed).
+	Unexpected int
+	// Resent: batches the contract server accepted more than once (raw re-sends).
+	Resent int
+	// ConfirmedTwice: re-sends of a batch mParticle had already confirmed to an invocation
+	// that ran to completion, i.e. re-sends the forwarder knew were unnecessary.
+	ConfirmedTwice int
+
+	// Event source mapping figures.
+	Invocations, Crashed, HandlerErrors, ItemFailures, BadItemIDs int64
+	Received, Deleted, DeleteErrors, SQSErrors                    int64
+
+	// Contract server and client figures.
+	HTTPRequests, ClientRequests, TransportErrors int64
+	ByStatus                                      map[int]int64
+	InjectedTimeouts, InjectedResets              int64
+
+	// Dead-letter queue.
+	DLQMessages       int // every message found, copies included
+	DLQInvalid        int // distinct injected invalid messages found
+	DLQInvalidReasons int // of those, with failure_kind invalid_input and a reason
+	DLQValid          int // valid events found there (redriven or rejected)
+	DLQUnknown        int // bodies that were never enqueued
+	DLQReasons        map[string]int
+
+	QueueLeft   int
+	SecretLeaks int64
+	LeakSample  string
+	LogRecords  int64
+	Elapsed     time.Duration
+	TimedOut    bool
+}
+
+func (r *run) report(ctx context.Context) (*Report, error) {
+	rep := &Report{Config: r.cfg, Messages: int(r.produced.Load()), ByStatus: map[int]int64{}, DLQReasons: map[string]int{}}
+	r.expMu.Lock()
+	rep.Valid, rep.Invalid, rep.NoRoute = r.valid, len(r.invalid), r.noRoute
+	r.expMu.Unlock()
+
+	st := r.mp.Stats()
+	rep.HTTPRequests, rep.ByStatus = st.Requests, st.ByStatus
+	rep.InjectedTimeouts, rep.InjectedResets = st.Timeouts, st.Resets
+	rep.ClientRequests, rep.TransportErrors = r.tracker.requests.Load(), r.tracker.failures.Load()
+
+	for _, f := range r.feeds {
+		fr := FeedReport{Name: f.Name, Enabled: f.Enabled, Requests: st.Feeds[f.Name].Requests}
+		exp := r.expected[f.Name]
+		fr.Expected = len(exp)
+		seen := map[string]bool{}
+		for _, rec := range r.mp.Records(f.Key) {
+			fr.Accepted++
+			id := rec.Batch().SourceRequestID
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if _, ok := exp[id]; ok {
+				fr.Delivered++
+			} else {
+				fr.Unexpected++
+			}
+		}
+		fr.Resent = fr.Accepted - len(seen)
+		fr.Missing = fr.Expected - fr.Delivered
+		rep.Feeds = append(rep.Feeds, fr)
+		rep.Lost += fr.Missing
+		rep.Unexpected += fr.Unexpected
+		rep.Resent += fr.Resent
+	}
+
+	r.crashMu.Lock()
+	crashed := maps.Clone(r.crashed)
+	r.crashMu.Unlock()
+	rep.Crashed = int64(len(crashed))
+	rep.ConfirmedTwice = r.tracker.confirmedTwice(crashed)
+	rep.Invocations, rep.HandlerErrors, rep.ItemFailures = r.invocations.Load(), r.handlerErrors.Load(), r.itemFailures.Load()
+	rep.BadItemIDs, rep.Received, rep.Deleted = r.badItemIDs.Load(), r.received.Load(), r.deleted.Load()
+	rep.DeleteErrors, rep.SQSErrors = r.deleteErrors.Load(), r.sqsErrors.Load()
+
+	if err := r.readDLQ(ctx, rep); err != nil {
+		return nil, err
+	}
+	left, err := r.depth(ctx, r.out.QueueURL)
+	if err != nil {
+		return nil, err
+	}
+	rep.QueueLeft = left
+	rep.SecretLeaks, rep.LogRecords = r.logs.leaks.Load(), r.logs.lines.Load()
+	if s, ok := r.logs.sample.Load().(string); ok {
+		rep.LeakSample = s
+	}
+	return rep, nil
+}
+
+// readDLQ receives every dead letter once (a long visibility timeout keeps each one hidden
+// after it is read) and matches it against what was injected.
+func (r *run) readDLQ(ctx context.Context, rep *Report) error {
+	invalidSeen := map[string]bool{}
+	withReason := map[string]bool{}
+	for empty := 0; empty < 2; {
+		out, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:              aws.String(r.out.DLQURL),
+			MaxNumberOfMessages:   10,
+			VisibilityTimeout:     600,
+			MessageAttributeNames: []string{"All"},
+		})
+		if err != nil {
+			return fmt.Errorf("soak: read dead letters: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
+		for _, m := range out.Messages {
+			rep.DLQMessages++
+			body := aws.ToString(m.Body)
+			kind := attr(m.MessageAttributes, forwarder.AttrFailureKind)
+			reason := attr(m.MessageAttributes, forwarder.AttrFailureReason)
+			if kind == "" {
+				kind = "redriven by SQS"
+			}
+			rep.DLQReasons[kind+": "+reasonClass(reason)]++
+			switch {
+			case r.invalid[body]:
+				invalidSeen[body] = true
+				if kind == forwarder.FailureInvalidInput && reason != "" && reason != "-" {
+					withReason[body] = true
+				}
+			case r.validIDs[eventID(body)]:
+				rep.DLQValid++
+			default:
+				rep.DLQUnknown++
+			}
+		}
+	}
+	rep.DLQInvalid, rep.DLQInvalidReasons = len(invalidSeen), len(withReason)
+	return nil
+}
+
+func attr(m map[string]sqstypes.MessageAttributeValue, k string) string {
+	if v, ok := m[k]; ok {
+		return aws.ToString(v.StringValue)
+	}
+	return ""
+}
+
+func eventID(body string) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal([]byte(body), &v)
+	return v.ID
+}
+
+// reasonClass keeps the reason's kind ("invalid event: field \"id\": ...") short enough to
+// group by.
+func reasonClass(reason string) string {
+	if i := strings.Index(reason, ": "); i >= 0 {
+		if j := strings.Index(reason[i+2:], ":"); j >= 0 {
+			return reason[:i+2+j]
+		}
+	}
+	return reason
+}
+
+// Check returns why the run breaks the delivery promise, or nil.
+func (rep *Report) Check() error {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if rep.TimedOut {
+		fail("the run did not finish within %s", rep.Config.Timeout)
+	}
+	if rep.Messages != rep.Config.Events {
+		fail("%d of %d messages were enqueued", rep.Messages, rep.Config.Events)
+	}
+	for _, f := range rep.Feeds {
+		if f.Delivered != f.Expected {
+			fail("feed %s: %d of %d expected events delivered", f.Name, f.Delivered, f.Expected)
+		}
+		if !f.Enabled && f.Accepted > 0 {
+			fail("disabled feed %s received %d batches", f.Name, f.Accepted)
+		}
+	}
+	if rep.Lost != 0 {
+		fail("%d events lost", rep.Lost)
+	}
+	if rep.Unexpected != 0 {
+		fail("%d batches delivered that no feed should have received", rep.Unexpected)
+	}
+	if rep.DLQInvalid != rep.Invalid {
+		fail("%d of %d invalid messages in the dead-letter queue", rep.DLQInvalid, rep.Invalid)
+	}
+	if rep.DLQInvalidReasons != rep.Invalid {
+		fail("%d of %d invalid messages dead-lettered with a reason", rep.DLQInvalidReasons, rep.Invalid)
+	}
+	if rep.DLQValid != 0 || rep.DLQUnknown != 0 {
+		fail("dead-letter queue holds %d valid events and %d unknown messages", rep.DLQValid, rep.DLQUnknown)
+	}
+	if rep.QueueLeft != 0 {
+		fail("%d messages left in the queue", rep.QueueLeft)
+	}
+	if rep.SecretLeaks != 0 {
+		fail("%d log records contain a key or secret", rep.SecretLeaks)
+	}
+	if rep.BadItemIDs != 0 {
+		fail("%d responses named a message that was not in the batch", rep.BadItemIDs)
+	}
+	if rep.Config.ExpectIdempotency && rep.ConfirmedTwice != 0 {
+		fail("%d batches re-sent after mParticle had confirmed them to a completed invocation", rep.ConfirmedTwice)
+	}
+	return errors.Join(errs...)
+}
+
+// Print writes the report for people.
+func (rep *Report) Print(w io.Writer) {
+	c := rep.Config
+	fmt.Fprintf(w, "soak: seed %d, %d messages (%d valid, %d invalid, %d valid with no matching feed), %d pollers, batch %d\n",
+		c.Seed, rep.Messages, rep.Valid, rep.Invalid, rep.NoRoute, c.Pollers, c.BatchSize)
+	fmt.Fprintf(w, "soak: visibility %s, maxReceiveCount %d, invocation %s, mParticle request timeout %s\n",
+		c.VisibilityTimeout, c.MaxReceiveCount, c.InvocationTimeout, c.RequestTimeout)
+	fmt.Fprintf(w, "soak: faults 500 %.0f%%, 503 %.0f%%, 429 %.0f%% (Retry-After %ds), timeout-after-accept %.0f%%, reset %.0f%%, crash %.0f%% of invocations\n",
+		100*c.Faults.P500, 100*c.Faults.P503, 100*c.Faults.P429, max(c.Faults.RetryAfter, 1), 100*c.Faults.PTimeout, 100*c.Faults.PReset, 100*c.CrashRate)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "feed\texpected\tdelivered\tmissing\tunexpected\taccepted\tre-sent\trequests\t")
+	for _, f := range rep.Feeds {
+		name := f.Name
+		if !f.Enabled {
+			name += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, f.Expected, f.Delivered, f.Missing, f.Unexpected, f.Accepted, f.Resent, f.Requests)
+	}
+	tw.Flush()
+
+	statuses := slices.Sorted(maps.Keys(rep.ByStatus))
+	var parts []string
+	for _, s := range statuses {
+		parts = append(parts, fmt.Sprintf("%d:%d", s, rep.ByStatus[s]))
+	}
+	fmt.Fprintf(w, "soak: HTTP requests %d at the contract server (%s; timeouts after accept %d, resets %d), %d sent by the client (%d transport errors)\n",
+		rep.HTTPRequests, strings.Join(parts, " "), rep.InjectedTimeouts, rep.InjectedResets, rep.ClientRequests, rep.TransportErrors)
+	fmt.Fprintf(w, "soak: invocations %d (crashed %d, function errors %d), messages received %d, deleted %d, item failures %d\n",
+		rep.Invocations, rep.Crashed, rep.HandlerErrors, rep.Received, rep.Deleted, rep.ItemFailures)
+	fmt.Fprintf(w, "soak: lost %d, unexpected %d; duplicates delivered to outputs (distinct source_request_id beyond expected) 0 iff unexpected is 0\n",
+		rep.Lost, rep.Unexpected)
+	fmt.Fprintf(w, "soak: raw re-sent batches %d (absorbed by source_request_id deduplication), of which re-sent after a confirmed delivery in a completed invocation %d\n",
+		rep.Resent, rep.ConfirmedTwice)
+	fmt.Fprintf(w, "soak: dead-letter queue %d messages: invalid %d/%d injected (%d with reason), valid events %d, unknown %d\n",
+		rep.DLQMessages, rep.DLQInvalid, rep.Invalid, rep.DLQInvalidReasons, rep.DLQValid, rep.DLQUnknown)
+	for _, k := range slices.Sorted(maps.Keys(rep.DLQReasons)) {
+		fmt.Fprintf(w, "soak:   %4d  %s\n", rep.DLQReasons[k], k)
+	}
+	fmt.Fprintf(w, "soak: queue left %d, log records %d, records leaking a secret %d\n", rep.QueueLeft, rep.LogRecords, rep.SecretLeaks)
+	if rep.LeakSample != "" {
+		fmt.Fprintf(w, "soak: first leaking record (redacted): %s\n", rep.LeakSample)
+	}
+	fmt.Fprintf(w, "soak: total time %s\n", rep.Elapsed.Round(time.Millisecond))
+}

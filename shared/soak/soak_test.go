@@ -1,0 +1,38 @@
+package soak
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/namiml/mparticle-bridge/shared/testenv"
+)
+
+// TestSoakShort is the CI-sized soak: the full fault mix on 1,500 messages. `make soak`
+// runs the full one (shared/cmd/soak).
+func TestSoakShort(t *testing.T) {
+	cfg := Defaults()
+	cfg.Events = 1500
+	cfg.Seed = 7
+	if testing.Verbose() {
+		cfg.Progress = os.Stderr
+	}
+	rep, err := Run(context.Background(), testenv.Config(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	rep.Print(&out)
+	t.Log("\n" + out.String())
+	if err := rep.Check(); err != nil {
+		t.Fatalf("delivery promise broken:\n%v", err)
+	}
+	// The run must have exercised what it claims to: faults injected, crashes, redelivery.
+	if rep.InjectedTimeouts == 0 || rep.InjectedResets == 0 || rep.ByStatus[500] == 0 || rep.ByStatus[429] == 0 {
+		t.Errorf("fault mix not exercised: %v, timeouts %d, resets %d", rep.ByStatus, rep.InjectedTimeouts, rep.InjectedResets)
+	}
+	if rep.Crashed == 0 || rep.Invalid == 0 || rep.ItemFailures == 0 {
+		t.Errorf("crashed %d, invalid %d, item failures %d: the run did not exercise redelivery", rep.Crashed, rep.Invalid, rep.ItemFailures)
+	}
+}

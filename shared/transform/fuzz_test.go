@@ -1,0 +1,69 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/integration"
+)
+
+// FuzzToBatch: every event Decode accepts becomes, for any feed platform and Customer ID
+// setting, a batch that marshals, stays under the batch budget, and is deterministic.
+func FuzzToBatch(f *testing.F) {
+	for i, typ := range event.AllTypes {
+		f.Add(readSample(f, typ), integration.Platforms[i%len(integration.Platforms)], i%2 == 0)
+	}
+	// A body near the 256 KB limit whose lists alone exceed a batch.
+	ev := load(f, event.SubscriptionExpired)
+	entry := strings.Repeat("<", 50)
+	for range 1200 {
+		ev.User.ActiveSKUs = append(ev.User.ActiveSKUs, entry)
+		ev.User.DeviceIDs = append(ev.User.DeviceIDs, entry)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // raw "<" in the body, six bytes each once escaped in the batch
+	if err := enc.Encode(ev); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := event.Decode(buf.Bytes()); err != nil {
+		f.Fatalf("large seed is not a valid event: %v", err)
+	}
+	f.Add(buf.Bytes(), "ios", true)
+
+	f.Fuzz(func(t *testing.T, body []byte, platform string, namiUserID bool) {
+		ev, err := event.Decode(body)
+		if err != nil {
+			return
+		}
+		in := &integration.Integration{ID: "int-1", Platform: platform, CustomerIDSource: integration.CustomerIDExternal}
+		if namiUserID {
+			in.CustomerIDSource = integration.CustomerIDNamiUser
+		}
+		res, err := ToBatch(ev, in)
+		if err != nil {
+			t.Fatalf("ToBatch of a decoded event: %v", err)
+		}
+		js, err := json.Marshal(res.Batch)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		if len(js) > batchBudget {
+			t.Fatalf("batch is %d bytes, over the %d budget", len(js), batchBudget)
+		}
+		if est := batchSize(&res.Batch, jsonLen, false); est < len(js) {
+			t.Fatalf("size estimate %d below the real %d", est, len(js))
+		}
+		res2, _ := ToBatch(ev, in)
+		js2, _ := json.Marshal(res2.Batch)
+		if string(js) != string(js2) {
+			t.Fatal("same input, different JSON")
+		}
+		if (res.Batch.UserIdentities == nil) != res.MissingCustomerID {
+			t.Fatal("MissingCustomerID disagrees with user_identities")
+		}
+	})
+}
