@@ -71,7 +71,11 @@ gotest: $(STAMP)
 	go test -race -count=1 ./...
 
 ## build: the Lambda binaries (arm64) and the built template, into .aws-sam/.
+# The plain `go build` first shows compile errors as they are: when SAM's build fails it retries
+# with the handler name as a package and reports only "stat .../bootstrap: directory not found".
+# Same flags and target, so SAM's build then comes from the Go build cache.
 build: $(STAMP)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 GOFLAGS='$(LAMBDA_GOFLAGS)' go build ./functions/...
 	CGO_ENABLED=0 GOFLAGS='$(LAMBDA_GOFLAGS)' $(SAM) build --parallel
 
 ## test: what CI runs (.ci/run): lint, tests, then a real build.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,10 +74,12 @@ func NewCache(api SecretsAPI, ttl time.Duration) *Cache {
 	return &Cache{api: api, ttl: ttl, now: time.Now, entries: map[string]*entry{}}
 }
 
-// Get returns the credentials stored in the secret id (a name or ARN).
-func (c *Cache) Get(ctx context.Context, id string) (Credentials, error) {
+// Get returns the credentials stored in the secret id (a name or ARN), at versionID when
+// set (the version the integration item points to), else the AWSCURRENT version.
+func (c *Cache) Get(ctx context.Context, id, versionID string) (Credentials, error) {
+	key := id + "\x00" + versionID
 	c.mu.Lock()
-	e, ok := c.entries[id]
+	e, ok := c.entries[key]
 	if ok {
 		select {
 		case <-e.ready:
@@ -90,10 +93,10 @@ func (c *Cache) Get(ctx context.Context, id string) (Credentials, error) {
 	}
 	if !ok {
 		e = &entry{ready: make(chan struct{})}
-		c.entries[id] = e
+		c.entries[key] = e
 		c.reads++
 		c.mu.Unlock()
-		e.creds, e.err = c.read(ctx, id)
+		e.creds, e.err = c.read(ctx, id, versionID)
 		e.fetched = c.now()
 		close(e.ready)
 		return e.creds, e.err
@@ -107,15 +110,19 @@ func (c *Cache) Get(ctx context.Context, id string) (Credentials, error) {
 	}
 }
 
-// Invalidate drops the cached value of id, so the next Get reads the secret again
-// (after mParticle refused it: the secret may have been rotated).
+// Invalidate drops the cached values of secret id (every version), so the next Get reads
+// the secret again (after mParticle refused it: the secret may have been rotated).
 func (c *Cache) Invalidate(id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.entries[id]; ok {
+	prefix := id + "\x00"
+	for key, e := range c.entries {
+		if !strings.HasPrefix(key, prefix) {
+			continue
+		}
 		select {
 		case <-e.ready:
-			delete(c.entries, id)
+			delete(c.entries, key)
 		default: // a fresh read is already in flight
 		}
 	}
@@ -128,8 +135,15 @@ func (c *Cache) Reads() int64 {
 	return c.reads
 }
 
-func (c *Cache) read(ctx context.Context, id string) (Credentials, error) {
-	out, err := c.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+func (c *Cache) read(ctx context.Context, id, versionID string) (Credentials, error) {
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}
+	if versionID != "" {
+		in.VersionId = aws.String(versionID)
+	} else {
+		// Explicit: a staged (not yet promoted) rotation must never be read.
+		in.VersionStage = aws.String("AWSCURRENT")
+	}
+	out, err := c.api.GetSecretValue(ctx, in)
 	if err != nil {
 		var nf *smtypes.ResourceNotFoundException
 		if errors.As(err, &nf) {

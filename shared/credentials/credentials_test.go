@@ -52,7 +52,7 @@ func TestCacheHonoursTTLAndInvalidate(t *testing.T) {
 	ctx := context.Background()
 
 	for i := 0; i < 5; i++ {
-		got, err := c.Get(ctx, "s1")
+		got, err := c.Get(ctx, "s1", "")
 		if err != nil || got.Key != "k1" || got.Secret != "sec1" {
 			t.Fatalf("get: %v %v", got.Key, err)
 		}
@@ -62,16 +62,16 @@ func TestCacheHonoursTTLAndInvalidate(t *testing.T) {
 	}
 	f.set("s1", `{"key":"k2","secret":"sec2"}`)
 	now = now.Add(59 * time.Second)
-	if got, _ := c.Get(ctx, "s1"); got.Key != "k1" {
+	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k1" {
 		t.Fatalf("value refreshed before TTL: %s", got.Key)
 	}
 	now = now.Add(2 * time.Second)
-	if got, _ := c.Get(ctx, "s1"); got.Key != "k2" {
+	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k2" {
 		t.Fatalf("value not refreshed after TTL: %s", got.Key)
 	}
 	f.set("s1", `{"key":"k3","secret":"sec3"}`)
 	c.Invalidate("s1")
-	if got, _ := c.Get(ctx, "s1"); got.Key != "k3" {
+	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k3" {
 		t.Fatalf("invalidate did not force a read: %s", got.Key)
 	}
 	if n := f.calls.Load(); n != 3 {
@@ -87,7 +87,7 @@ func TestCacheSharesConcurrentMisses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.Get(context.Background(), "s"); err != nil {
+			if _, err := c.Get(context.Background(), "s", ""); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -115,7 +115,7 @@ func TestCacheErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			_, err := c.Get(context.Background(), tt.id)
+			_, err := c.Get(context.Background(), tt.id, "")
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -126,7 +126,7 @@ func TestCacheErrors(t *testing.T) {
 	}
 	// A failed read is not cached: once the secret appears it is used.
 	f.set("missing", `{"key":"k","secret":"s"}`)
-	if _, err := c.Get(context.Background(), "missing"); err != nil {
+	if _, err := c.Get(context.Background(), "missing", ""); err != nil {
 		t.Fatalf("failed read was cached: %v", err)
 	}
 }
@@ -153,12 +153,40 @@ func TestCacheAgainstSecretsManager(t *testing.T) {
 	}
 	c := NewCache(sm, time.Minute)
 	for _, id := range []string{name, aws.ToString(out.ARN)} {
-		got, err := c.Get(ctx, id)
+		got, err := c.Get(ctx, id, "")
 		if err != nil || got.Key != "mk" || got.Secret != "ms" {
 			t.Fatalf("get %s: key=%q err=%v", id, got.Key, err)
 		}
 	}
-	if _, err := c.Get(ctx, name+"-absent"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Get(ctx, name+"-absent", ""); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("absent secret: %v", err)
+	}
+}
+
+// A rotation staged but not yet promoted must not be read, and a pinned version is read
+// exactly (the integration item names the version its credentials live in).
+func TestCacheReadsCurrentOrPinnedVersion(t *testing.T) {
+	cfg := testenv.Config(t)
+	sm := secretsmanager.NewFromConfig(cfg)
+	ctx := context.Background()
+	name := fmt.Sprintf("nami-mparticle/test/v-%d", time.Now().UnixNano())
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(name), SecretString: aws.String(`{"key":"old-key","secret":"old"}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	staged, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(name), SecretString: aws.String(`{"key":"new-key","secret":"new"}`),
+		VersionStages: []string{"NAMI_PENDING"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(sm, time.Minute)
+	if got, err := c.Get(ctx, name, ""); err != nil || got.Key != "old-key" {
+		t.Fatalf("current version: key=%q err=%v, want old-key", got.Key, err)
+	}
+	if got, err := c.Get(ctx, name, aws.ToString(staged.VersionId)); err != nil || got.Key != "new-key" {
+		t.Fatalf("pinned version: key=%q err=%v, want new-key", got.Key, err)
 	}
 }

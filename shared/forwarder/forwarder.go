@@ -24,14 +24,18 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
-// Integrations returns an app's integrations (cached per container in production).
+// Integrations returns an app's integrations (cached per container in production) and
+// forgets them on demand (after mParticle refused a feed's credentials: the integration may
+// point to a rotated secret version since).
 type Integrations interface {
 	ForApp(ctx context.Context, appID string) ([]integration.Integration, error)
+	Invalidate(appID string)
 }
 
-// Credentials returns a feed's key and secret and forgets them when mParticle refuses them.
+// Credentials returns a feed's key and secret (at the secret version the integration names,
+// or the current one) and forgets them when mParticle refuses them.
 type Credentials interface {
-	Get(ctx context.Context, secretID string) (credentials.Credentials, error)
+	Get(ctx context.Context, secretID, versionID string) (credentials.Credentials, error)
 	Invalidate(secretID string)
 }
 
@@ -374,7 +378,7 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 		}
 		return
 	}
-	creds, err := h.deps.Credentials.Get(ctx, in.SecretID)
+	creds, err := h.deps.Credentials.Get(ctx, in.SecretID, in.SecretVersionID)
 	if err != nil {
 		// A missing or malformed secret is a configuration problem the customer fixes; keep
 		// the messages in the queue until then (SQS redrive bounds how long).
@@ -404,8 +408,7 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 		}
 	}
 	if len(refused) > 0 {
-		h.deps.Credentials.Invalidate(in.SecretID)
-		fresh, err := h.deps.Credentials.Get(ctx, in.SecretID)
+		fresh, err := h.freshCredentials(ctx, in)
 		if err == nil {
 			feed.Credentials = mparticle.Credentials{Key: fresh.Key, Secret: fresh.Secret}
 			again := make([]mparticle.Batch, len(refused))
@@ -608,4 +611,20 @@ func (h *Handler) extendVisibility(ctx context.Context, r *record) {
 		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not extend visibility",
 			slog.String("message_id", r.msg.MessageId), slog.String("error", err.Error()))
 	}
+}
+
+// freshCredentials re-reads the integration (its secret version may have changed) and its
+// secret, bypassing both caches.
+func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integration) (credentials.Credentials, error) {
+	h.deps.Integrations.Invalidate(in.AppID)
+	h.deps.Credentials.Invalidate(in.SecretID)
+	secretID, versionID := in.SecretID, in.SecretVersionID
+	if ins, err := h.deps.Integrations.ForApp(ctx, in.AppID); err == nil {
+		for i := range ins {
+			if ins[i].ID == in.ID {
+				secretID, versionID = ins[i].SecretID, ins[i].SecretVersionID
+			}
+		}
+	}
+	return h.deps.Credentials.Get(ctx, secretID, versionID)
 }

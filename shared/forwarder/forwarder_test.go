@@ -60,6 +60,8 @@ type fakeIntegrations struct {
 	err   error
 }
 
+func (f *fakeIntegrations) Invalidate(string) {}
+
 func (f *fakeIntegrations) ForApp(_ context.Context, appID string) ([]integration.Integration, error) {
 	return f.byApp[appID], f.err
 }
@@ -72,7 +74,7 @@ type fakeCreds struct {
 	err         error
 }
 
-func (f *fakeCreds) Get(context.Context, string) (credentials.Credentials, error) {
+func (f *fakeCreds) Get(context.Context, string, string) (credentials.Credentials, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -220,6 +220,30 @@ func (c *Client) URL(pod, path string) (string, error) {
 // encoding buffer of an upload.
 const encodedSizeGuess = 1536
 
+// encodeBuffers holds encoding buffers between uploads: a warm invocation then encodes into
+// memory already mapped instead of allocating (and page-faulting in) a new buffer.
+var encodeBuffers sync.Pool
+
+// maxPooledBuffer keeps the buffers of unusually large uploads out of the pool.
+const maxPooledBuffer = 4 << 20
+
+func getEncodeBuffer(size int) *[]byte {
+	if p, ok := encodeBuffers.Get().(*[]byte); ok {
+		if cap(*p) < size {
+			*p = make([]byte, 0, size)
+		}
+		return p
+	}
+	b := make([]byte, 0, size)
+	return &b
+}
+
+func putEncodeBuffer(p *[]byte) {
+	if cap(*p) <= maxPooledBuffer {
+		encodeBuffers.Put(p)
+	}
+}
+
 // upload is the state of one Upload call.
 type upload struct {
 	feed    Feed
@@ -259,11 +283,14 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		return results
 	}
 
-	// All batches are encoded into one buffer (a few allocations for the whole upload rather
-	// than several per batch) and sliced once it stops growing.
+	// All batches are encoded into one buffer, reused across uploads (request bodies are
+	// copied out of it, so nothing refers to it once Upload returns), and sliced once it
+	// stops growing.
 	u.enc = make([][]byte, len(batches))
 	spans := make([][2]int, len(batches))
-	buf := make([]byte, 0, encodedSizeGuess*len(batches))
+	bufp := getEncodeBuffer(encodedSizeGuess * len(batches))
+	defer putEncodeBuffer(bufp)
+	buf := (*bufp)[:0]
 	sendable := make([]int, 0, len(batches))
 	for i := range batches {
 		start := len(buf)
@@ -283,6 +310,7 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		}
 		buf = out[:start]
 	}
+	*bufp = buf[:0] // keep what it grew to
 	for _, i := range sendable {
 		u.enc[i] = buf[spans[i][0]:spans[i][1]:spans[i][1]]
 	}

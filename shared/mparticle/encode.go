@@ -14,7 +14,7 @@ import (
 // escaping and number formats), so a redelivered event still produces an identical body;
 // it exists because encoding/json's reflection and per-map key sorting dominated the
 // client's CPU time per event. Values of UserAttributes of types other than string,
-// []string, bool, integers, float64 and nil are encoded by encoding/json.
+// []string, []any, bool, int, int64, float64 and nil are encoded by encoding/json.
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
 	e := encoder{buf: dst}
 	e.batch(b)
@@ -263,6 +263,19 @@ func (e *encoder) value(v any) {
 				e.buf = append(e.buf, ',')
 			}
 			e.str(s)
+		}
+		e.buf = append(e.buf, ']')
+	case []any: // what a batch decoded from JSON holds
+		if v == nil {
+			e.buf = append(e.buf, "null"...)
+			return
+		}
+		e.buf = append(e.buf, '[')
+		for i, x := range v {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			e.value(x)
 		}
 		e.buf = append(e.buf, ']')
 	case bool:

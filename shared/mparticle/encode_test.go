@@ -65,7 +65,8 @@ func TestAppendBatchMatchesEncodingJSON(t *testing.T) {
 		{"user attribute value types", Batch{UserAttributes: map[string]any{
 			"nil": nil, "str": "s", "list": []string{"a", "b"}, "nil list": []string(nil),
 			"empty list": []string{}, "true": true, "false": false, "int": -42, "int64": int64(math.MinInt64),
-			"float": 1.5, "map": map[string]int{"b": 2, "a": 1}, "struct": struct {
+			"float": 1.5, "any list": []any{"x", 2.5, true, nil, []any{"<"}}, "nil any list": []any(nil),
+			"map": map[string]int{"b": 2, "a": 1}, "struct": struct {
 				A string `json:"a"`
 				B []int
 			}{"<x>", []int{1}}, "float32": float32(0.1), "uint8s": []byte("hi"),

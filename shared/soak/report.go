@@ -17,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
+	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
 // FeedReport is what one feed was expected to receive and what the contract server saw.
@@ -49,8 +50,14 @@ type Report struct {
 	// Resent: batches the contract server accepted more than once (raw re-sends).
 	Resent int
 	// ConfirmedTwice: re-sends of a batch mParticle had already confirmed to an invocation
-	// that ran to completion, i.e. re-sends the forwarder knew were unnecessary.
+	// that ran to completion, i.e. re-sends the forwarder knew were unnecessary. Events whose
+	// message two invocations held at once are excused: both may check before either records.
 	ConfirmedTwice int
+	// ConcurrentDeliveries counts messages handed out again while an invocation held them, or
+	// after they were deleted (at-least-once delivery on SQS's side).
+	ConcurrentDeliveries int
+	// EnqueuedTwice counts bodies that reached the queue as two messages (a retried send).
+	EnqueuedTwice int
 
 	// Event source mapping figures.
 	Invocations, Crashed, HandlerErrors, ItemFailures, BadItemIDs int64
@@ -118,7 +125,15 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 	crashed := maps.Clone(r.crashed)
 	r.crashMu.Unlock()
 	rep.Crashed = int64(len(crashed))
-	rep.ConfirmedTwice = r.tracker.confirmedTwice(crashed)
+	excused := map[string]bool{}
+	concurrent, twice := r.ledger.summary()
+	rep.ConcurrentDeliveries, rep.EnqueuedTwice = len(concurrent), twice
+	for _, id := range concurrent {
+		for _, f := range r.feeds {
+			excused[transform.SourceRequestID(id, f.IntegrationID)] = true
+		}
+	}
+	rep.ConfirmedTwice = r.tracker.confirmedTwice(crashed, excused)
 	rep.Invocations, rep.HandlerErrors, rep.ItemFailures = r.invocations.Load(), r.handlerErrors.Load(), r.itemFailures.Load()
 	rep.BadItemIDs, rep.Received, rep.Deleted = r.badItemIDs.Load(), r.received.Load(), r.deleted.Load()
 	rep.DeleteErrors, rep.SQSErrors = r.deleteErrors.Load(), r.sqsErrors.Load()
@@ -288,6 +303,8 @@ func (rep *Report) Print(w io.Writer) {
 		rep.HTTPRequests, strings.Join(parts, " "), rep.InjectedTimeouts, rep.InjectedResets, rep.ClientRequests, rep.TransportErrors)
 	fmt.Fprintf(w, "soak: invocations %d (crashed %d, function errors %d), messages received %d, deleted %d, item failures %d\n",
 		rep.Invocations, rep.Crashed, rep.HandlerErrors, rep.Received, rep.Deleted, rep.ItemFailures)
+	fmt.Fprintf(w, "soak: at-least-once from SQS: messages held by two invocations at once %d, bodies enqueued twice %d\n",
+		rep.ConcurrentDeliveries, rep.EnqueuedTwice)
 	fmt.Fprintf(w, "soak: lost %d, unexpected %d; duplicates delivered to outputs (distinct source_request_id beyond expected) 0 iff unexpected is 0\n",
 		rep.Lost, rep.Unexpected)
 	fmt.Fprintf(w, "soak: raw re-sent batches %d (absorbed by source_request_id deduplication), of which re-sent after a confirmed delivery in a completed invocation %d\n",

@@ -34,8 +34,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
@@ -101,8 +103,9 @@ func Defaults() Config {
 		Faults:            mpserver.Faults{P500: 0.05, P429: 0.03, PTimeout: 0.02, PReset: 0.01, RetryAfter: 1},
 		CrashRate:         0.01,
 		InvalidRate:       0.01,
-		QueueDepth:        400,
+		QueueDepth:        100,
 		Timeout:           15 * time.Minute,
+		ExpectIdempotency: true,
 	}
 }
 
@@ -113,15 +116,16 @@ type run struct {
 	sqs    *sqs.Client
 	out    devstack.Outputs
 
-	mp      *mpserver.Server
-	mpURL   string
-	apps    []*appSpec
-	feeds   []*feedSpec
-	tracker *tracker
-	logs    *leakScanner
-	client  *mparticle.Client
-	store   *integrationstore.Store
-	secrets *secretsmanager.Client
+	mp         *mpserver.Server
+	mpURL      string
+	apps       []*appSpec
+	feeds      []*feedSpec
+	tracker    *tracker
+	logs       *leakScanner
+	client     *mparticle.Client
+	store      *integrationstore.Store
+	secrets    *secretsmanager.Client
+	deliveries *deliverystore.Store
 
 	// Expectations, filled by the producer.
 	expMu       sync.Mutex
@@ -146,6 +150,8 @@ type run struct {
 	crashMu sync.Mutex
 	crashR  *rand.Rand
 	crashed map[int64]bool
+
+	ledger *ledger
 }
 
 // Run provisions a soak stack on the moto endpoint behind awsCfg, runs the workload and
@@ -157,10 +163,13 @@ func Run(ctx context.Context, awsCfg aws.Config, cfg Config) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	// A crash cancels AWS calls midway; the SDK's warnings about it are expected noise.
+	awsCfg.Logger = logging.Nop{}
 	r := &run{
 		cfg: cfg, awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg),
 		expected: map[string]map[string]string{}, validIDs: map[string]bool{}, invalid: map[string]bool{},
 		crashR: rand.New(rand.NewPCG(cfg.Seed, 0x63726173680a)), crashed: map[int64]bool{},
+		ledger: newLedger(),
 	}
 	start := time.Now()
 	if err := r.setup(ctx); err != nil {
@@ -254,7 +263,9 @@ func (r *run) setup(ctx context.Context) error {
 
 	rng := rand.New(rand.NewPCG(r.cfg.Seed, 0x746f706f0a))
 	r.apps, r.feeds = topology(rng)
-	r.store = integrationstore.New(dynamodb.NewFromConfig(r.awsCfg), out.Names.IntegrationsTable)
+	ddb := dynamodb.NewFromConfig(r.awsCfg)
+	r.store = integrationstore.New(ddb, out.Names.IntegrationsTable)
+	r.deliveries = deliverystore.New(ddb, out.Names.IdempotencyTable, 72*time.Hour)
 	r.secrets = secretsmanager.NewFromConfig(r.awsCfg)
 	var secrets []string
 	for _, f := range r.feeds {
@@ -294,6 +305,7 @@ func (r *run) setup(ctx context.Context) error {
 		RequestTimeout: r.cfg.RequestTimeout,
 		BaseBackoff:    20 * time.Millisecond,
 		MaxBackoff:     200 * time.Millisecond,
+		MaxRetryAfter:  2 * time.Second, // as NewFromEnv
 		Logger:         r.logger(),
 	})
 	return err
@@ -322,6 +334,8 @@ func (r *run) newHandler() *forwarder.Handler {
 		Uploader:     r.client,
 		DeadLetters:  &forwarder.SQSDeadLetters{API: r.sqs, QueueURL: r.out.DLQURL},
 		Health:       r.store,
+		Deliveries:   r.deliveries,
+		Visibility:   &forwarder.SQSVisibility{API: r.sqs},
 		Logger:       r.logger(),
 	}, forwarder.Config{
 		MaxConcurrentFeeds: 8,
@@ -339,16 +353,15 @@ func (r *run) produce(ctx context.Context) error {
 		base:        time.Date(2024, 5, 14, 9, 0, 0, 0, time.UTC),
 	}
 	for sent := 0; sent < r.cfg.Events; {
-		depth, err := r.depth(ctx, r.out.QueueURL)
-		if err != nil {
-			return err
-		}
-		room := r.cfg.QueueDepth - depth
+		// The backlog is counted locally (sent minus distinct messages deleted) rather than
+		// asked of moto, whose attribute call scans the queue. Messages redriven to the DLQ
+		// stay counted, which only narrows the window a little.
+		room := r.cfg.QueueDepth - (sent - r.ledger.deletedCount())
 		if room < 10 && r.cfg.Events-sent > room {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("soak: producing: %w", ctx.Err())
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(20 * time.Millisecond):
 			}
 			continue
 		}
@@ -356,6 +369,7 @@ func (r *run) produce(ctx context.Context) error {
 			n := min(10, room, r.cfg.Events-sent)
 			batch := make([]message, n)
 			for i := range batch {
+				var err error
 				if batch[i], err = gen.next(); err != nil {
 					return err
 				}
@@ -528,6 +542,8 @@ func (r *run) drawCrash(n int64) (bool, time.Duration) {
 func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.Message) {
 	n := r.invocations.Add(1)
 	in := r.sqsEvent(msgs)
+	r.ledger.take(msgs)
+	defer r.ledger.release(msgs)
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InvocationTimeout)
 	defer cancel()
 	ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("soak-%d", n)})
@@ -573,6 +589,11 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 	}
 	r.deleteErrors.Add(int64(len(out.Failed)))
 	r.deleted.Add(int64(len(out.Successful)))
+	for _, ok := range out.Successful {
+		if i, err := strconv.Atoi(aws.ToString(ok.Id)); err == nil && i < len(msgs) {
+			r.ledger.deleted(aws.ToString(msgs[i].MessageId))
+		}
+	}
 }
 
 func inBatch(msgs []sqstypes.Message, id string) bool {

@@ -94,12 +94,16 @@ func requestIDs(req *http.Request) []string {
 
 // confirmedTwice counts, over all source_request_ids, the confirmations beyond the first
 // made by invocations that ran to completion (crashed ones are excluded: a crash between
-// mParticle's answer and the idempotency write legitimately leads to a resend).
-func (t *tracker) confirmedTwice(crashed map[int64]bool) int {
+// mParticle's answer and the idempotency write legitimately leads to a resend), leaving out
+// the excused ids.
+func (t *tracker) confirmedTwice(crashed map[int64]bool, excused map[string]bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	n := 0
-	for _, invs := range t.confirmed {
+	for id, invs := range t.confirmed {
+		if excused[id] {
+			continue
+		}
 		ok := 0
 		for _, inv := range invs {
 			if !crashed[inv] {

@@ -18,6 +18,7 @@ type appSpec struct {
 	Name      string
 	ID        string
 	Platforms []platformSpec
+	Weight    int // relative share of the events
 }
 
 type platformSpec struct {
@@ -76,10 +77,10 @@ var userTypes = func() []event.Type {
 func topology(r *rand.Rand) ([]*appSpec, []*feedSpec) {
 	id := func() string { return newUUID(r) }
 	apps := []*appSpec{
-		{Name: "app-a", ID: id(), Platforms: []platformSpec{{"ios", id()}, {"android", id()}, {"web", id()}}},
-		{Name: "app-b", ID: id(), Platforms: []platformSpec{{"ios", id()}, {"roku", id()}}},
-		{Name: "app-c", ID: id(), Platforms: []platformSpec{{"android", id()}, {"web", id()}}},
-		{Name: "app-d", ID: id(), Platforms: []platformSpec{{"ios", id()}}},
+		{Name: "app-a", ID: id(), Weight: 40, Platforms: []platformSpec{{"ios", id()}, {"android", id()}, {"web", id()}}},
+		{Name: "app-b", ID: id(), Weight: 30, Platforms: []platformSpec{{"ios", id()}, {"roku", id()}}},
+		{Name: "app-c", ID: id(), Weight: 25, Platforms: []platformSpec{{"android", id()}, {"web", id()}}},
+		{Name: "app-d", ID: id(), Weight: 5, Platforms: []platformSpec{{"ios", id()}}},
 	}
 	all := event.AllTypes
 	feeds := []*feedSpec{
@@ -150,7 +151,7 @@ type generator struct {
 
 func (g *generator) next() (message, error) {
 	g.n++
-	app := g.apps[g.r.IntN(len(g.apps))]
+	app := g.pickApp()
 	plat := app.Platforms[g.r.IntN(len(app.Platforms))]
 	typ := event.AllTypes[g.r.IntN(len(event.AllTypes))]
 	ev := g.event(app, plat, typ)
@@ -177,6 +178,21 @@ func (g *generator) next() (message, error) {
 		}
 	}
 	return m, nil
+}
+
+func (g *generator) pickApp() *appSpec {
+	total := 0
+	for _, a := range g.apps {
+		total += a.Weight
+	}
+	x := g.r.IntN(total)
+	for _, a := range g.apps {
+		if x < a.Weight {
+			return a
+		}
+		x -= a.Weight
+	}
+	return g.apps[len(g.apps)-1]
 }
 
 // spoil turns a valid body into one of several kinds of invalid input, each unique (so the

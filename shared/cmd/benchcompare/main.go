@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
@@ -94,6 +95,7 @@ func run(args []string) error {
 	mode := fs.String("mode", "bulk", "single (one batch per request) or bulk (100 per request)")
 	rounds := fs.Int("rounds", 1, "times the whole file is uploaded")
 	warmup := fs.Int("warmup", 200, "batches uploaded first, not measured")
+	profile := fs.String("cpuprofile", "", "write a CPU profile of the measured rounds to this file")
 	_ = fs.Parse(args)
 	if *mode != "single" && *mode != "bulk" {
 		return fmt.Errorf("-mode must be single or bulk")
@@ -120,7 +122,10 @@ func run(args []string) error {
 	upload := func(bs []mparticle.Batch) error {
 		var results []mparticle.Result
 		if *mode == "bulk" {
-			results = client.Upload(ctx, feed, bs)
+			// As the forwarder does for each invocation of the template's batch size.
+			for i := 0; i < len(bs); i += mparticle.MaxBatchesPerRequest {
+				results = append(results, client.Upload(ctx, feed, bs[i:min(i+mparticle.MaxBatchesPerRequest, len(bs))])...)
+			}
 		} else {
 			for i := range bs {
 				results = append(results, client.Upload(ctx, feed, bs[i:i+1])...)
@@ -137,10 +142,21 @@ func run(args []string) error {
 	if err := upload(batches[:min(*warmup, len(batches))]); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var cpu, wall time.Duration
 	var events, requests int64
 	for range *rounds {
-		if err := reset(ctx, *base); err != nil {
+		if err := benchinvoke.ResetServer(ctx, *base); err != nil {
 			return err
 		}
 		cpu0, t0 := benchinvoke.ProcessCPU(), time.Now()
@@ -166,19 +182,4 @@ func printLine(client, mode string, events, requests int64, cpu, wall time.Durat
 		client, mode, events, float64(wall.Nanoseconds())/float64(events),
 		float64(cpu.Nanoseconds())/float64(events), float64(events)/cpu.Seconds(),
 		1000*float64(requests)/float64(events))
-}
-
-func reset(ctx context.Context, base string) error {
-	req, err := newPost(ctx, base+"/_mpserver/reset")
-	if err != nil {
-		return err
-	}
-	resp, err := req.do()
-	if err != nil {
-		return err
-	}
-	if resp != 204 {
-		return fmt.Errorf("reset: HTTP %d", resp)
-	}
-	return nil
 }

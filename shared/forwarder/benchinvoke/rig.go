@@ -241,7 +241,12 @@ func (r *Rig) ResetServer(ctx context.Context) error {
 		r.mp.Reset()
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.baseURL+mpserver.PathReset, nil)
+	return ResetServer(ctx, r.baseURL)
+}
+
+// ResetServer resets a contract server run as another process.
+func ResetServer(ctx context.Context, baseURL string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+mpserver.PathReset, nil)
 	if err != nil {
 		return err
 	}
@@ -250,6 +255,9 @@ func (r *Rig) ResetServer(ctx context.Context) error {
 		return fmt.Errorf("benchinvoke: reset contract server: %w", err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return fmt.Errorf("benchinvoke: reset contract server: HTTP %d", resp.StatusCode)
+	}
 	return nil
 }
 

@@ -1,0 +1,89 @@
+package soak
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// ledger follows each message through the pollers to spot SQS's own duplicates: a message
+// handed to a second invocation while the first still holds it, after it was deleted, or
+// twice with the same receive count (standard queues deliver at least once, and moto's
+// receive is not atomic across threads). Two invocations holding one event at once may both
+// find no idempotency record and both send it; only mParticle's deduplication can absorb
+// that, so the soak excuses those events from the confirmed-twice count and reports them.
+type ledger struct {
+	mu       sync.Mutex
+	held     map[string]int // message id -> invocations holding it
+	gone     map[string]bool
+	lastRecv map[string]int
+	dup      map[string]bool            // event ids of messages handed out twice at once
+	ids      map[string]map[string]bool // body -> message ids
+}
+
+func newLedger() *ledger {
+	return &ledger{held: map[string]int{}, gone: map[string]bool{}, lastRecv: map[string]int{},
+		dup: map[string]bool{}, ids: map[string]map[string]bool{}}
+}
+
+func (l *ledger) take(msgs []sqstypes.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range msgs {
+		id, body := aws.ToString(m.MessageId), aws.ToString(m.Body)
+		n, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+		if l.held[id] > 0 || l.gone[id] || (n > 0 && n <= l.lastRecv[id]) {
+			if ev := eventID(body); ev != "" {
+				l.dup[ev] = true
+			}
+		}
+		l.held[id]++
+		l.lastRecv[id] = max(l.lastRecv[id], n)
+		if l.ids[body] == nil {
+			l.ids[body] = map[string]bool{}
+		}
+		l.ids[body][id] = true
+	}
+}
+
+func (l *ledger) release(msgs []sqstypes.Message) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, m := range msgs {
+		id := aws.ToString(m.MessageId)
+		if l.held[id]--; l.held[id] <= 0 {
+			delete(l.held, id)
+		}
+	}
+}
+
+func (l *ledger) deleted(messageID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gone[messageID] = true
+}
+
+// deletedCount is the number of distinct messages deleted so far.
+func (l *ledger) deletedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.gone)
+}
+
+// summary returns the event ids handed out twice at once, and the number of bodies that
+// reached the queue as more than one message (a send retried after SQS had taken it).
+func (l *ledger) summary() (concurrent []string, enqueuedTwice int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ev := range l.dup {
+		concurrent = append(concurrent, ev)
+	}
+	for _, ids := range l.ids {
+		if len(ids) > 1 {
+			enqueuedTwice++
+		}
+	}
+	return concurrent, enqueuedTwice
+}
