@@ -102,10 +102,10 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"INTEGRATIONS_TABLE":     out.Names.IntegrationsTable,
-		"DELIVERIES_TABLE":       out.Names.IdempotencyTable,
-		"DLQ_URL":                out.DLQURL,
-		"SECRETS_PREFIX":         fmt.Sprintf("nami-mparticle-e2e-%d/", time.Now().UnixNano()),
+		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
+		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
+		"DLQ_URL":            out.DLQURL,
+		"SECRETS_PREFIX":     fmt.Sprintf("nami-mparticle-e2e-%d/", time.Now().UnixNano()),
 		// Long caches: after rotation the forwarder still holds the old secret version, so
 		// the new credentials can only be found through the 403 → fresh read path.
 		"INTEGRATIONS_CACHE_TTL": "1h",
@@ -156,6 +156,10 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	create("disabled", map[string]any{"enabled": false})
 	create("renewals", map[string]any{"events": []event.Type{event.SubscriptionRenewed}})
 
+	const tvPlatform = "7e7e7e7e-1111-4222-8333-444455556666"
+	brokenID := createIntegration(t, apiH, map[string]any{"name": "broken", "enabled": true, "scope": "platform",
+		"app_platform_id": tvPlatform, "platform": "apple_tv", "events": event.AllTypes,
+		"credentials": map[string]string{"key": "unknown-key-9", "secret": "unknown-secret-9"}})
 	fwd, err := forwarder.NewFromEnv(ctx, cfg, getenv, log)
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +234,29 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	}
 	if n := mp.Stats().Feeds["ios"].ByStatus[http.StatusForbidden]; n != 1 {
 		t.Errorf("old credentials were refused %d times, want 1 (then a fresh read)", n)
+	}
+
+	// A feed whose credentials mParticle refuses: its message goes back to the queue (the
+	// customer will fix the secret) and the integration shows as unhealthy through the API.
+	var in events.SQSEvent
+	in.Records = []events.SQSMessage{{MessageId: "tv", Body: sample(t, event.SubscriptionPurchased, tvPlatform),
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}
+	resp, err := fwd.Handle(ctx, in)
+	if err == nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("refused credentials: err=%v failures=%v, want the message back in the queue", err, resp.BatchItemFailures)
+	}
+	view := apiCall(t, apiH, http.MethodGet, "/v1/apps/"+appID+"/integrations/mparticle/"+brokenID, nil, nil)
+	var status struct {
+		Status struct {
+			Health    string `json:"health"`
+			LastError string `json:"last_error"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(view.Body), &status); err != nil || status.Status.Health != "unhealthy" || status.Status.LastError == "" {
+		t.Fatalf("broken integration status: %s", view.Body)
+	}
+	if strings.Contains(view.Body, "unknown-secret-9") || strings.Contains(view.Body, "unknown-key-9") {
+		t.Fatal("API response leaks credentials")
 	}
 
 	for name, ks := range feeds {

@@ -461,7 +461,25 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 	h.recordDelivered(ctx, in, delivered)
 	if authFailed {
 		h.markUnhealthy(ctx, in, "mParticle refused the server-to-server key and secret (401/403)")
+	} else if len(delivered) > 0 && in.Health == integration.HealthUnhealthy {
+		h.markHealthy(ctx, in)
 	}
+}
+
+// markHealthy clears an unhealthy mark once the feed accepts data again (the customer fixed
+// the secret), so the Control Center stops showing a stale error.
+func (h *Handler) markHealthy(ctx context.Context, in *integration.Integration) {
+	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "integration healthy again",
+		slog.String("app_id", in.AppID), slog.String("integration_id", in.ID))
+	if h.deps.Health == nil {
+		return
+	}
+	if err := h.deps.Health.SetHealth(ctx, in.AppID, in.ID, integration.HealthOK, "", h.deps.Now()); err != nil {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record integration health",
+			slog.String("integration_id", in.ID), slog.String("error", err.Error()))
+		return
+	}
+	h.deps.Integrations.Invalidate(in.AppID)
 }
 
 func (h *Handler) markUnhealthy(ctx context.Context, in *integration.Integration, why string) {

@@ -304,6 +304,16 @@ func TestHandleVerdicts(t *testing.T) {
 			wantUnhealth: []string{"ios=unhealthy"},
 		},
 		{
+			name: "a delivery to an unhealthy feed marks it healthy again",
+			ins: func() []integration.Integration {
+				in := integ("ios", integration.ScopePlatform, iosPlatfID)
+				in.Health = integration.HealthUnhealthy
+				return []integration.Integration{in}
+			}(),
+			bodies:      func(t *testing.T) []string { return []string{purchased(t)} },
+			wantUploads: 1, wantBatches: 1, wantUnhealth: []string{"ios=ok"},
+		},
+		{
 			name: "disabled integration and unselected event receive nothing",
 			ins: func() []integration.Integration {
 				off := integ("off", integration.ScopePlatform, iosPlatfID)

@@ -69,7 +69,7 @@ func (c Credentials) value() (string, error) {
 	if c.Key == "" || c.Secret == "" {
 		return "", errors.New("secretstore: credentials need a key and a secret")
 	}
-	b, err := json.Marshal(payload{Key: c.Key, Secret: c.Secret})
+	b, err := json.Marshal(payload(c))
 	if err != nil {
 		return "", errors.New("secretstore: encode credentials")
 	}

@@ -69,7 +69,7 @@ func TestCreateStagePromote(t *testing.T) {
 	if tags[TagAppID] != app || tags[TagIntegrationID] != id {
 		t.Fatalf("tags %v", tags)
 	}
-	if got := readValue(t, sm, ref.ARN, ref.VersionID, ""); got != (payload{first.Key, first.Secret}) {
+	if got := readValue(t, sm, ref.ARN, ref.VersionID, ""); got != payload(first) {
 		t.Fatalf("created value %+v", got)
 	}
 

@@ -76,6 +76,9 @@ type Report struct {
 	DLQUnknown        int // bodies that were never enqueued
 	DLQReasons        map[string]int
 
+	// StepMeans are the pollers' mean receive, handle and delete times.
+	StepMeans map[string]time.Duration
+
 	QueueLeft   int
 	SecretLeaks int64
 	LeakSample  string
@@ -146,6 +149,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.QueueLeft = left
+	rep.StepMeans = r.timing.means()
 	rep.SecretLeaks, rep.LogRecords = r.logs.leaks.Load(), r.logs.lines.Load()
 	if s, ok := r.logs.sample.Load().(string); ok {
 		rep.LeakSample = s
@@ -318,5 +322,7 @@ func (rep *Report) Print(w io.Writer) {
 	if rep.LeakSample != "" {
 		fmt.Fprintf(w, "soak: first leaking record (redacted): %s\n", rep.LeakSample)
 	}
+	fmt.Fprintf(w, "soak: mean receive %s, handle %s, delete %s\n", rep.StepMeans["receive"].Round(time.Millisecond),
+		rep.StepMeans["handle"].Round(time.Millisecond), rep.StepMeans["delete"].Round(time.Millisecond))
 	fmt.Fprintf(w, "soak: total time %s\n", rep.Elapsed.Round(time.Millisecond))
 }

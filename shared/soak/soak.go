@@ -152,6 +152,7 @@ type run struct {
 	crashed map[int64]bool
 
 	ledger *ledger
+	timing timings
 }
 
 // Run provisions a soak stack on the moto endpoint behind awsCfg, runs the workload and
@@ -503,6 +504,7 @@ func (r *run) poll(ctx context.Context, h *forwarder.Handler, done <-chan struct
 			return
 		default:
 		}
+		t0 := time.Now()
 		out, err := r.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(r.out.QueueURL),
 			MaxNumberOfMessages:         int32(r.cfg.BatchSize),
@@ -522,6 +524,7 @@ func (r *run) poll(ctx context.Context, h *forwarder.Handler, done <-chan struct
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		r.timing.add("receive", time.Since(t0))
 		r.received.Add(int64(len(out.Messages)))
 		r.invoke(ctx, h, out.Messages)
 	}
@@ -557,7 +560,9 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 		stop.Stop()
 		return
 	}
+	t0 := time.Now()
 	resp, err := h.Handle(ictx, in)
+	r.timing.add("handle", time.Since(t0))
 	if err != nil {
 		// A function error fails the whole batch, partial response or not.
 		r.handlerErrors.Add(1)
@@ -582,6 +587,8 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 	if len(entries) == 0 {
 		return
 	}
+	t0 = time.Now()
+	defer func() { r.timing.add("delete", time.Since(t0)) }()
 	out, err := r.sqs.DeleteMessageBatch(context.WithoutCancel(ctx), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(r.out.QueueURL), Entries: entries})
 	if err != nil {
 		r.deleteErrors.Add(int64(len(entries)))
@@ -630,4 +637,32 @@ func (r *run) sqsEvent(msgs []sqstypes.Message) events.SQSEvent {
 		})
 	}
 	return in
+}
+
+// timings sums durations of the pollers' steps, for the report.
+type timings struct {
+	mu  sync.Mutex
+	sum map[string]time.Duration
+	n   map[string]int
+}
+
+func (t *timings) add(step string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sum == nil {
+		t.sum, t.n = map[string]time.Duration{}, map[string]int{}
+	}
+	t.sum[step] += d
+	t.n[step]++
+}
+
+// means returns the mean duration per step.
+func (t *timings) means() map[string]time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]time.Duration{}
+	for k, v := range t.sum {
+		out[k] = v / time.Duration(t.n[k])
+	}
+	return out
 }

@@ -152,4 +152,3 @@ func FeedName(in integration.Integration) string {
 	}
 	return fmt.Sprintf("%s (%s, …%s)", in.Name, in.Platform, id)
 }
-

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -55,7 +56,7 @@ func Peek(ctx context.Context, api SQSAPI, url string, max int) ([]Letter, error
 			break
 		}
 	}
-	slices.SortFunc(out, func(a, b Letter) int { return compare(a.MessageID, b.MessageID) })
+	slices.SortFunc(out, func(a, b Letter) int { return strings.Compare(a.MessageID, b.MessageID) })
 	return out, nil
 }
 
@@ -138,14 +139,4 @@ func toLetter(m sqstypes.Message) Letter {
 	}
 	l.GroupID = m.Attributes[string(sqstypes.MessageSystemAttributeNameMessageGroupId)]
 	return l
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
