@@ -3,7 +3,9 @@ package forwarder
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
@@ -67,6 +70,23 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	return s, nil
 }
 
+// MetricsNamespace is the CloudWatch namespace of the forwarder's embedded metrics.
+const MetricsNamespace = "NamiMParticle"
+
+// metricsOut receives the EMF lines: Lambda ships stdout to CloudWatch Logs, which extracts
+// the metrics.
+var metricsOut io.Writer = os.Stdout
+
+// emitter returns the EMF emitter inside Lambda (and the Runtime Interface Emulator), where
+// stdout becomes CloudWatch metrics; elsewhere (local runs, tests) EMF lines would only be
+// noise, and the handler's logs carry the same counts.
+func emitter(getenv func(string) string) *metrics.Emitter {
+	if getenv("AWS_LAMBDA_FUNCTION_NAME") == "" {
+		return nil
+	}
+	return metrics.New(metricsOut, MetricsNamespace)
+}
+
 // NewFromEnv wires a Handler from the environment and one AWS config, loaded once per
 // container by the caller.
 func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*Handler, error) {
@@ -95,6 +115,7 @@ func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) stri
 		Health:       store,
 		Deliveries:   deliveries,
 		Visibility:   &SQSVisibility{API: sqsClient},
+		Metrics:      emitter(getenv),
 		Logger:       log,
 	}, Config{
 		MaxConcurrentFeeds: s.MaxConcurrentFeeds,

@@ -20,6 +20,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
@@ -99,9 +100,10 @@ type Deps struct {
 	Credentials  Credentials
 	Uploader     Uploader
 	DeadLetters  DeadLetters
-	Health       HealthMarker // may be nil
-	Deliveries   Deliveries   // may be nil: no idempotency records
-	Visibility   Visibility   // may be nil: throttled messages come back after the queue's timeout
+	Health       HealthMarker     // may be nil
+	Deliveries   Deliveries       // may be nil: no idempotency records
+	Visibility   Visibility       // may be nil: throttled messages come back after the queue's timeout
+	Metrics      *metrics.Emitter // may be nil: no embedded metrics
 	Logger       *slog.Logger
 	Now          func() time.Time
 }
@@ -202,6 +204,15 @@ func (h *Handler) Handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 }
 
 func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEventResponse, Summary, error) {
+	if h.deps.Metrics != nil {
+		inv := h.deps.Metrics.Begin()
+		ctx = context.WithValue(ctx, invocationKey{}, inv)
+		defer func() {
+			if err := inv.Flush(); err != nil {
+				h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "metrics flush failed", slog.String("error", err.Error()))
+			}
+		}()
+	}
 	var sum Summary
 	sum.Messages = len(in.Records)
 	recs := make([]*record, len(in.Records))
@@ -215,6 +226,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 		ev, err := event.Decode([]byte(msg.Body))
 		if err != nil {
 			sum.Invalid++
+			count(ctx, metrics.Invalid, "", 1)
 			h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
 				slog.String("message_id", msg.MessageId), slog.String("outcome", "invalid"),
 				slog.String("reason", err.Error()), slog.Int("receive_count", r.receiveCount))
@@ -311,6 +323,11 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			continue
 		}
 		sum.DeadLettered++
+		feed := ""
+		if len(dl.IntegrationIDs) > 0 {
+			feed = dl.IntegrationIDs[0]
+		}
+		count(ctx, metrics.DeadLettered, feed, 1)
 	}
 
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done",
@@ -517,8 +534,24 @@ func (h *Handler) logOutcome(ctx context.Context, r *record, in *integration.Int
 	if reason != "" {
 		attrs = append(attrs, slog.String("reason", reason))
 	}
+	if in != nil {
+		switch outcome {
+		case "delivered":
+			count(ctx, metrics.Delivered, in.ID, 1)
+		case "deduplicated":
+			count(ctx, metrics.Deduplicated, in.ID, 1)
+		case "retry", "not_started", "throttled", "auth_failed":
+			count(ctx, metrics.Retried, in.ID, 1)
+		}
+		switch {
+		case outcome == "throttled" || (outcome == "retry" && status == 429):
+			count(ctx, metrics.Throttled, in.ID, 1)
+		case outcome == "auth_failed":
+			count(ctx, metrics.AuthFailed, in.ID, 1)
+		}
+	}
 	level := slog.LevelInfo
-	if outcome != "delivered" && outcome != "no_integration" {
+	if outcome != "delivered" && outcome != "no_integration" && outcome != "deduplicated" {
 		level = slog.LevelWarn
 	}
 	h.deps.Logger.LogAttrs(ctx, level, "delivery", attrs...)
@@ -645,4 +678,13 @@ func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integrat
 		}
 	}
 	return h.deps.Credentials.Get(ctx, secretID, versionID)
+}
+
+type invocationKey struct{}
+
+// count adds to the invocation's embedded metrics, when metrics are on.
+func count(ctx context.Context, name metrics.Name, feedID string, n int) {
+	if inv, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
+		inv.Add(name, feedID, n)
+	}
 }

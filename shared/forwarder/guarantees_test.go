@@ -1,7 +1,9 @@
 package forwarder
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
@@ -167,5 +170,36 @@ func TestThrottledFeedCoolsDownWithoutHoldingOthers(t *testing.T) {
 	_, _ = hs.h.Handle(context.Background(), in)
 	if len(up.calls)-calls != 2 {
 		t.Fatalf("after cool-down %d uploads, want 2", len(up.calls)-calls)
+	}
+}
+
+func TestEmbeddedMetricsCountOutcomes(t *testing.T) {
+	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID), integ("legacy", integration.ScopeAllPlatforms, ""))
+	var buf bytes.Buffer
+	hs.h.deps.Metrics = metrics.New(&buf, "Test")
+	hs.up.decide = func(_ int, feed mparticle.Feed, _ mparticle.Batch) mparticle.Outcome {
+		if feed.ID == "legacy" {
+			return mparticle.Permanent
+		}
+		return mparticle.Delivered
+	}
+	_, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), "not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first line holds the service-wide totals.
+	line, _, _ := bytes.Cut(buf.Bytes(), []byte("\n"))
+	var doc map[string]any
+	if err := json.Unmarshal(line, &doc); err != nil {
+		t.Fatalf("EMF line: %v: %s", err, line)
+	}
+	want := map[string]float64{"Delivered": 1, "Invalid": 1, "DeadLettered": 2, "Retried": 0}
+	for name, v := range want {
+		if got, _ := doc[name].(float64); got != v {
+			t.Errorf("%s = %v, want %v (line %s)", name, doc[name], v, line)
+		}
+	}
+	if _, ok := doc["_aws"]; !ok {
+		t.Error("not an EMF document")
 	}
 }

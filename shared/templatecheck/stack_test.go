@@ -13,6 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/namiml/mparticle-bridge/shared/forwarder"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
@@ -592,6 +594,10 @@ func TestAlarms(t *testing.T) {
 		{"ForwarderErrorsAlarm", "AWS/Lambda", "Errors", "FunctionName", func(v any) bool {
 			r, ok := Ref(v)
 			return ok && r == "ForwarderFunction"
+		}},
+		// The feed-unhealthy alarm watches the forwarder's own embedded metric.
+		{"FeedUnhealthyAlarm", forwarder.MetricsNamespace, string(metrics.AuthFailed), metrics.DimService, func(v any) bool {
+			return v == metrics.DefaultService
 		}},
 	}
 	for _, tc := range tests {

@@ -84,6 +84,7 @@ func BenchmarkInvoke(b *testing.B) {
 			if m, err := r.Invoke(ctx, ev); err != nil || m.Accepted != int64(n) {
 				b.Fatalf("warm-up invocation: accepted %d of %d, err %v", m.Accepted, n, err)
 			}
+			r.ForgetDeliveries()
 			var sum Measure
 			var wall time.Duration
 			b.ReportAllocs()
@@ -93,6 +94,7 @@ func BenchmarkInvoke(b *testing.B) {
 				if err := r.ResetServer(ctx); err != nil {
 					b.Fatal(err)
 				}
+				r.ForgetDeliveries()
 				b.StartTimer()
 				m, err := r.Invoke(ctx, ev)
 				if err != nil {
@@ -109,6 +111,9 @@ func BenchmarkInvoke(b *testing.B) {
 				sum.Queries += m.Queries
 				sum.SecretReads += m.SecretReads
 				sum.LogBytes += m.LogBytes
+				sum.IdemRequests += m.IdemRequests
+				sum.IdemReads += m.IdemReads
+				sum.IdemWrites += m.IdemWrites
 			}
 			per := func(v int64) float64 { return float64(v) / float64(b.N) }
 			b.ReportMetric(per(int64(sum.CPU)), "cpu-ns/op")
@@ -119,6 +124,9 @@ func BenchmarkInvoke(b *testing.B) {
 			b.ReportMetric(per(sum.BytesSent), "sent-B/op")
 			b.ReportMetric(per(sum.Queries), "ddb-queries/op")
 			b.ReportMetric(per(sum.SecretReads), "secret-reads/op")
+			b.ReportMetric(per(sum.IdemRequests), "idem-reqs/op")
+			b.ReportMetric(per(sum.IdemReads), "idem-reads/op")
+			b.ReportMetric(per(sum.IdemWrites), "idem-writes/op")
 			b.ReportMetric(per(sum.LogBytes), "log-B/op")
 		})
 	}

@@ -1,8 +1,9 @@
 // Package benchinvoke measures forwarder invocations: a Handler wired as in production
-// (real integration and credentials caches, the real mParticle client and the production
-// JSON logger) whose edges are local, namely the mParticle contract server (in-process or
-// another process) and in-memory stand-ins for DynamoDB and Secrets Manager. The invocation
-// benchmarks and cmd/benchrss use it.
+// (real integration and credentials caches, the real idempotency store, the real mParticle
+// client and the production JSON logger) whose edges are local, namely the mParticle
+// contract server (in-process or another process) and in-memory stand-ins for DynamoDB and
+// Secrets Manager that count what they are asked. The invocation benchmarks and
+// cmd/benchrss use it.
 package benchinvoke
 
 import (
@@ -15,21 +16,26 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
 // Fixed identities of the benchmark's one app and one feed. The key and secret are
@@ -46,6 +52,7 @@ const (
 const (
 	IntegrationsTTL = 30 * time.Second
 	CredentialsTTL  = 5 * time.Minute
+	IdempotencyTTL  = 72 * time.Hour
 )
 
 // Options configures a Rig.
@@ -65,6 +72,8 @@ type Rig struct {
 	Handler      *forwarder.Handler
 	Integrations *integration.Cache
 	Credentials  *credentials.Cache
+	// Deliveries is the idempotency table's stand-in.
+	Deliveries *MemoryTable
 
 	samples  map[event.Type]map[string]any
 	mp       *mpserver.Server // nil when the server is another process
@@ -105,9 +114,11 @@ func New(opts Options) (*Rig, error) {
 	log := logging.New(countingWriter{&r.logBytes}, opts.LogLevel)
 	r.Integrations = integration.NewCache(store{Feed()}, IntegrationsTTL)
 	r.Credentials = credentials.NewCache(secrets{}, CredentialsTTL)
+	r.Deliveries = &MemoryTable{items: map[string]bool{}}
 	r.Handler = forwarder.New(forwarder.Deps{
 		Integrations: r.Integrations,
 		Credentials:  r.Credentials,
+		Deliveries:   deliverystore.New(r.Deliveries, "deliveries", IdempotencyTTL),
 		Uploader:     client,
 		DeadLetters:  deadLetters{&r.dead},
 		Logger:       log,
@@ -192,9 +203,12 @@ type Measure struct {
 	// Accepted counts the batches the server accepted; Failures the messages reported back
 	// to SQS for retry; DeadLetters those diverted.
 	Accepted, Failures, DeadLetters int64
-	// Queries and SecretReads are the DynamoDB queries and Secrets Manager reads made.
-	Queries, SecretReads int64
-	LogBytes             int64
+	// Queries and SecretReads are the integrations table queries and Secrets Manager reads
+	// made; IdemRequests, IdemReads and IdemWrites the idempotency table's batch requests and
+	// the items they read and wrote.
+	Queries, SecretReads                int64
+	IdemRequests, IdemReads, IdemWrites int64
+	LogBytes                            int64
 }
 
 // ClientCPU is the invocation's own CPU time: the process's less the in-process server's.
@@ -207,6 +221,7 @@ func (r *Rig) Invoke(ctx context.Context, ev events.SQSEvent) (Measure, error) {
 		return Measure{}, err
 	}
 	q0, s0, l0, d0, srv0 := r.Integrations.Queries(), r.Credentials.Reads(), r.logBytes.Load(), r.dead.Load(), r.serverCPU.Load()
+	ir0, iget0, iput0 := r.Deliveries.Counts()
 	cpu0 := processCPU()
 	t0 := time.Now()
 
@@ -229,11 +244,16 @@ func (r *Rig) Invoke(ctx context.Context, ev events.SQSEvent) (Measure, error) {
 	m.Queries = r.Integrations.Queries() - q0
 	m.SecretReads = r.Credentials.Reads() - s0
 	m.LogBytes = r.logBytes.Load() - l0
+	ir1, iget1, iput1 := r.Deliveries.Counts()
+	m.IdemRequests, m.IdemReads, m.IdemWrites = ir1-ir0, iget1-iget0, iput1-iput0
 	if herr != nil {
 		return m, fmt.Errorf("benchinvoke: invocation failed: %w", herr)
 	}
 	return m, nil
 }
+
+// ForgetDeliveries empties the idempotency table, so the same messages are sent again.
+func (r *Rig) ForgetDeliveries() { r.Deliveries.clear() }
 
 // ResetServer drops what the contract server recorded, so long runs do not grow it.
 func (r *Rig) ResetServer(ctx context.Context) error {
@@ -352,4 +372,61 @@ type deadLetters struct{ n *atomic.Int64 }
 func (d deadLetters) Send(context.Context, forwarder.DeadLetter) error {
 	d.n.Add(1)
 	return nil
+}
+
+// MemoryTable stands in for the idempotency table (BatchGetItem, BatchWriteItem) and counts
+// requests and items.
+type MemoryTable struct {
+	mu                     sync.Mutex
+	items                  map[string]bool
+	requests, gets, writes int64
+}
+
+// Counts returns the requests made and the items read and written so far.
+func (t *MemoryTable) Counts() (requests, reads, writes int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.requests, t.gets, t.writes
+}
+
+func (t *MemoryTable) clear() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	clear(t.items)
+}
+
+func (t *MemoryTable) BatchGetItem(_ context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.requests++
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]ddbtypes.AttributeValue{}}
+	for table, ka := range in.RequestItems {
+		for _, key := range ka.Keys {
+			t.gets++
+			pk, _ := key[stack.IdempotencyHashKey].(*ddbtypes.AttributeValueMemberS)
+			if pk != nil && t.items[pk.Value] {
+				out.Responses[table] = append(out.Responses[table], map[string]ddbtypes.AttributeValue{
+					stack.IdempotencyHashKey: &ddbtypes.AttributeValueMemberS{Value: pk.Value}})
+			}
+		}
+	}
+	return out, nil
+}
+
+func (t *MemoryTable) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.requests++
+	for _, reqs := range in.RequestItems {
+		for _, w := range reqs {
+			if w.PutRequest == nil {
+				continue
+			}
+			t.writes++
+			if pk, ok := w.PutRequest.Item[stack.IdempotencyHashKey].(*ddbtypes.AttributeValueMemberS); ok {
+				t.items[pk.Value] = true
+			}
+		}
+	}
+	return &dynamodb.BatchWriteItemOutput{}, nil
 }
