@@ -97,3 +97,134 @@ clean-all: clean
 	rm -rf $(VENV)
 
 # --- local development (see shared/devtools) ---
+# Ports and knobs (environment): LOCAL_AWS_PORT=4566 API_PORT=3000 MPARTICLE_PORT=9999,
+# MPARTICLE_BASE_URL (a real or other mParticle endpoint instead of the built-in one),
+# LOCAL_VISIBILITY_TIMEOUT=10s (how soon a failed message comes back; 0 keeps the queue's
+# 180 s, as deployed), LOCAL_BATCH_WINDOW (default: the template's), LOG_LEVEL=INFO.
+
+# The Lambda Runtime Interface Emulator, pinned (shared/devtools/rie holds the same version).
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE_STAMP   := .bin/.aws-lambda-rie-$(RIE_VERSION)
+DEV_TOOL    := .bin/dev
+
+.PHONY: dev dev-token dev-send dev-demo redrive invoke events rie
+
+$(RIE_STAMP):
+	GOBIN=$(abspath .bin) CGO_ENABLED=0 go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+	touch $@
+
+## rie: install the pinned aws-lambda-rie into .bin/.
+rie: $(RIE_STAMP)
+
+# Relinked only when a Go file changed, so `make dev` starts at once.
+$(DEV_TOOL): $(GO_FILES) go.mod go.sum
+	@go build -o $(DEV_TOOL) ./shared/cmd/dev
+
+## dev: run the whole product locally (moto, Integrations API, Forwarder, mParticle stand-in).
+dev: $(STAMP) $(DEV_TOOL)
+	@$(DEV_TOOL) up
+
+## dev-token: print a bearer token the local API accepts (make dev-token APP_ID=<app id>, or ADMIN=1).
+dev-token: $(DEV_TOOL)
+	@$(DEV_TOOL) token -app "$(APP_ID)" $(if $(ADMIN),-admin)
+
+## dev-send: enqueue platform events on the running stack (make dev-send FILE=events/sqs-purchased.json).
+dev-send: $(DEV_TOOL)
+	@$(DEV_TOOL) send -file "$(FILE)"
+
+## dev-demo: integrations for a demo app, one event of each type and an invalid one; what arrived.
+dev-demo: $(DEV_TOOL)
+	@$(DEV_TOOL) demo
+
+## redrive: move the local dead-letter queue's messages back to the events queue.
+redrive: $(DEV_TOOL)
+	@$(DEV_TOOL) redrive
+
+## invoke: run one function under aws-lambda-rie (make invoke FUNCTION=forwarder EVENT=events/sqs-purchased.json).
+invoke: $(STAMP) $(RIE_STAMP) $(DEV_TOOL)
+	@$(DEV_TOOL) invoke -function "$(FUNCTION)" -event "$(EVENT)"
+
+## events: regenerate events/ from shared/event/testdata and template.yaml.
+events:
+	go run ./shared/cmd/genevents
+
+# --- benchmarks (issue 6) ---
+# `make bench` runs every benchmark (bench/run.sh): Go benchmarks, invocation costs, peak
+# RSS, the side-by-side with the official mParticle Node SDK (npm `mparticle`, pinned in
+# bench/package-lock.json), cold start under aws-lambda-rie and bootstrap sizes. It prints
+# one markdown table and saves bench/results/latest.txt (benchstat format) and latest.md.
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
+BENCHSTAT         := .bin/benchstat
+BENCHSTAT_STAMP   := .bin/.benchstat-$(BENCHSTAT_VERSION)
+BENCH_NODE_STAMP  := bench/node_modules/.installed
+
+.PHONY: bench bench-deps benchstat
+
+$(BENCHSTAT_STAMP):
+	GOBIN=$(abspath .bin) go install golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+	touch $@
+
+$(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund
+	touch $@
+
+## bench-deps: install what `make bench` needs (moto, aws-lambda-rie, benchstat, the Node SDK).
+bench-deps: $(STAMP) $(RIE_STAMP) $(BENCHSTAT_STAMP) $(BENCH_NODE_STAMP)
+
+## bench: run the benchmarks of issue 6; figures in bench/results/latest.{txt,md}.
+bench: bench-deps
+	BIN=.bin RIE=.bin/aws-lambda-rie MOTO_SERVER=$(MOTO_SERVER) bash bench/run.sh
+
+## benchstat: compare two saved runs (make benchstat OLD=old.txt [NEW=bench/results/latest.txt]).
+benchstat: $(BENCHSTAT_STAMP)
+	$(BENCHSTAT) $(OLD) $(or $(NEW),bench/results/latest.txt)
+
+# --- delivery guarantees (issue 5) ---
+# fuzz: every Go fuzz target for FUZZTIME (go test -fuzz takes one target of one package at a
+# time). fuzz-api: schemathesis against the Integrations API served on moto (shared/cmd/apiserve),
+# with its own pinned venv inside .venv (rebuilt with it). soak: the full soak test
+# (shared/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one). ci-fuzz: both fuzzers
+# within CI's budget, about 10 s per Go target plus API_FUZZ_SECONDS of schemathesis.
+SCHEMATHESIS_VERSION := 4.32.5
+FUZZ_VENV  := $(VENV)/fuzz
+FUZZ_STAMP := $(FUZZ_VENV)/.installed-schemathesis$(SCHEMATHESIS_VERSION)
+FUZZTIME         ?= 10s
+API_FUZZ_SECONDS ?= 45
+API_FUZZ_SEED    ?= 1
+SOAK_EVENTS      ?= 20000
+SOAK_SEED        ?= 1
+
+.PHONY: fuzz fuzz-api ci-fuzz soak
+
+# After $(STAMP): its recipe deletes .venv, this venv included.
+$(FUZZ_STAMP): $(STAMP)
+	rm -rf $(FUZZ_VENV)
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"
+	touch $@
+
+## fuzz: run each Go fuzz target (func FuzzX in a _test.go file) for FUZZTIME.
+fuzz:
+	@targets=0; \
+	for f in $(filter %_test.go,$(GO_FILES)); do \
+	  for t in $$(sed -nE 's/^func (Fuzz[A-Za-z0-9_]*)\(.*/\1/p' "$$f"); do \
+	    echo "fuzz: $$t ($$(dirname "$$f")) for $(FUZZTIME)"; \
+	    go test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) "$$(dirname "$$f")"; \
+	    targets=$$((targets + 1)); \
+	  done; \
+	done; \
+	if [ "$$targets" -eq 0 ]; then echo "fuzz: no fuzz targets found"; exit 1; fi; \
+	echo "fuzz: $$targets targets, no failure"
+
+## fuzz-api: schemathesis on the Integrations API for API_FUZZ_SECONDS, plus isolation and secret checks.
+fuzz-api: $(FUZZ_STAMP)
+	go run ./shared/cmd/apiserve -st $(FUZZ_VENV)/bin/st -max-time $(API_FUZZ_SECONDS) -seed $(API_FUZZ_SEED)
+
+## ci-fuzz: the fuzzers as CI runs them.
+ci-fuzz:
+	$(MAKE) fuzz FUZZTIME=10s
+	$(MAKE) fuzz-api
+
+## soak: the full soak test (SOAK_EVENTS messages under injected faults; several minutes).
+soak: $(STAMP)
+	go run ./shared/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED)

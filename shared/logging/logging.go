@@ -40,7 +40,7 @@ type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		r.AddAttrs(slog.String("request_id", lc.AwsRequestID))
+		r.AddAttrs(slog.String("lambda_request_id", lc.AwsRequestID))
 	}
 	return h.Handler.Handle(ctx, r)
 }

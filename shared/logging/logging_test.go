@@ -20,7 +20,7 @@ func TestLoggerIsJSONWithRequestID(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
 		t.Fatalf("not one JSON line: %q", buf.String())
 	}
-	if rec["request_id"] != "req-42" || rec["fn"] != "forwarder" || rec["msg"] != "hello" {
+	if rec["lambda_request_id"] != "req-42" || rec["fn"] != "forwarder" || rec["msg"] != "hello" {
 		t.Fatalf("record = %v", rec)
 	}
 }

@@ -2,6 +2,7 @@ package mparticle
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -31,18 +32,17 @@ type encoder struct {
 	err error
 }
 
-// field writes `,"name":` (or `{"name":` for the first field of an object). Names are the
-// struct tags below, all plain ASCII that needs no escaping.
-func (e *encoder) field(first *bool, name string) {
+// field writes `,` (or `{` before the first field of an object) and the field's name, given
+// quoted and followed by its colon (`"name":`): the struct tags, plain ASCII needing no
+// escaping.
+func (e *encoder) field(first *bool, quotedName string) {
 	if *first {
 		e.buf = append(e.buf, '{')
 		*first = false
 	} else {
 		e.buf = append(e.buf, ',')
 	}
-	e.buf = append(e.buf, '"')
-	e.buf = append(e.buf, name...)
-	e.buf = append(e.buf, '"', ':')
+	e.buf = append(e.buf, quotedName...)
 }
 
 // close ends an object opened by field, or writes {} when no field was written.
@@ -66,10 +66,10 @@ func (e *encoder) strField(first *bool, name, v string) {
 
 func (e *encoder) batch(b *Batch) {
 	first := true
-	e.field(&first, "environment")
+	e.field(&first, `"environment":`)
 	e.str(b.Environment)
 	if len(b.Events) > 0 {
-		e.field(&first, "events")
+		e.field(&first, `"events":`)
 		e.buf = append(e.buf, '[')
 		for i := range b.Events {
 			if i > 0 {
@@ -80,52 +80,52 @@ func (e *encoder) batch(b *Batch) {
 		e.buf = append(e.buf, ']')
 	}
 	if u := b.UserIdentities; u != nil {
-		e.field(&first, "user_identities")
+		e.field(&first, `"user_identities":`)
 		f := true
-		e.strField(&f, "customer_id", u.CustomerID)
-		e.strField(&f, "email", u.Email)
-		e.strField(&f, "other", u.Other)
+		e.strField(&f, `"customer_id":`, u.CustomerID)
+		e.strField(&f, `"email":`, u.Email)
+		e.strField(&f, `"other":`, u.Other)
 		e.close(f)
 	}
 	if len(b.PartnerIdentities) > 0 {
-		e.field(&first, "partner_identities")
+		e.field(&first, `"partner_identities":`)
 		e.stringMap(b.PartnerIdentities)
 	}
 	if len(b.UserAttributes) > 0 {
-		e.field(&first, "user_attributes")
+		e.field(&first, `"user_attributes":`)
 		e.anyMap(b.UserAttributes)
 	}
 	if d := b.DeviceInfo; d != nil {
-		e.field(&first, "device_info")
+		e.field(&first, `"device_info":`)
 		f := true
-		e.strField(&f, "platform", d.Platform)
-		e.strField(&f, "ios_idfv", d.IOSIDFV)
-		e.strField(&f, "ios_advertising_id", d.IOSAdvertisingID)
-		e.strField(&f, "android_advertising_id", d.AndroidAdvertisingID)
-		e.strField(&f, "android_uuid", d.AndroidUUID)
-		e.strField(&f, "os_version", d.OSVersion)
-		e.strField(&f, "device_model", d.DeviceModel)
-		e.strField(&f, "locale_language", d.LocaleLanguage)
-		e.strField(&f, "locale_country", d.LocaleCountry)
+		e.strField(&f, `"platform":`, d.Platform)
+		e.strField(&f, `"ios_idfv":`, d.IOSIDFV)
+		e.strField(&f, `"ios_advertising_id":`, d.IOSAdvertisingID)
+		e.strField(&f, `"android_advertising_id":`, d.AndroidAdvertisingID)
+		e.strField(&f, `"android_uuid":`, d.AndroidUUID)
+		e.strField(&f, `"os_version":`, d.OSVersion)
+		e.strField(&f, `"device_model":`, d.DeviceModel)
+		e.strField(&f, `"locale_language":`, d.LocaleLanguage)
+		e.strField(&f, `"locale_country":`, d.LocaleCountry)
 		e.close(f)
 	}
 	if a := b.ApplicationInfo; a != nil {
-		e.field(&first, "application_info")
+		e.field(&first, `"application_info":`)
 		f := true
-		e.strField(&f, "application_version", a.ApplicationVersion)
-		e.strField(&f, "os", a.OS)
+		e.strField(&f, `"application_version":`, a.ApplicationVersion)
+		e.strField(&f, `"os":`, a.OS)
 		e.close(f)
 	}
 	if c := b.Context; c != nil {
-		e.field(&first, "context")
+		e.field(&first, `"context":`)
 		f := true
 		if p := c.DataPlan; p != nil {
-			e.field(&f, "data_plan")
+			e.field(&f, `"data_plan":`)
 			pf := true
-			e.field(&pf, "plan_id")
+			e.field(&pf, `"plan_id":`)
 			e.str(p.PlanID)
 			if p.PlanVersion != 0 {
-				e.field(&pf, "plan_version")
+				e.field(&pf, `"plan_version":`)
 				e.buf = strconv.AppendInt(e.buf, int64(p.PlanVersion), 10)
 			}
 			e.close(pf)
@@ -133,50 +133,50 @@ func (e *encoder) batch(b *Batch) {
 		e.close(f)
 	}
 	if b.MPID != 0 {
-		e.field(&first, "mpid")
+		e.field(&first, `"mpid":`)
 		e.buf = strconv.AppendInt(e.buf, b.MPID, 10)
 	}
-	e.strField(&first, "ip", b.IP)
-	e.strField(&first, "source_request_id", b.SourceRequestID)
+	e.strField(&first, `"ip":`, b.IP)
+	e.strField(&first, `"source_request_id":`, b.SourceRequestID)
 	e.close(first)
 }
 
 func (e *encoder) event(ev *Event) {
 	first := true
-	e.field(&first, "event_type")
+	e.field(&first, `"event_type":`)
 	e.str(ev.EventType)
-	e.field(&first, "data")
+	e.field(&first, `"data":`)
 	d := &ev.Data
 	f := true
-	e.field(&f, "timestamp_unixtime_ms")
+	e.field(&f, `"timestamp_unixtime_ms":`)
 	e.buf = strconv.AppendInt(e.buf, d.TimestampUnixtimeMS, 10)
-	e.strField(&f, "source_message_id", d.SourceMessageID)
+	e.strField(&f, `"source_message_id":`, d.SourceMessageID)
 	if len(d.CustomAttributes) > 0 {
-		e.field(&f, "custom_attributes")
+		e.field(&f, `"custom_attributes":`)
 		e.stringMap(d.CustomAttributes)
 	}
-	e.strField(&f, "event_name", d.EventName)
-	e.strField(&f, "custom_event_type", d.CustomEventType)
+	e.strField(&f, `"event_name":`, d.EventName)
+	e.strField(&f, `"custom_event_type":`, d.CustomEventType)
 	if pa := d.ProductAction; pa != nil {
-		e.field(&f, "product_action")
+		e.field(&f, `"product_action":`)
 		e.productAction(pa)
 	}
-	e.strField(&f, "currency_code", d.CurrencyCode)
+	e.strField(&f, `"currency_code":`, d.CurrencyCode)
 	e.close(f)
 	e.close(first)
 }
 
 func (e *encoder) productAction(pa *ProductAction) {
 	first := true
-	e.field(&first, "action")
+	e.field(&first, `"action":`)
 	e.str(pa.Action)
-	e.strField(&first, "transaction_id", pa.TransactionID)
+	e.strField(&first, `"transaction_id":`, pa.TransactionID)
 	if pa.TotalAmount != nil {
-		e.field(&first, "total_amount")
+		e.field(&first, `"total_amount":`)
 		e.float(*pa.TotalAmount)
 	}
 	if len(pa.Products) > 0 {
-		e.field(&first, "products")
+		e.field(&first, `"products":`)
 		e.buf = append(e.buf, '[')
 		for i := range pa.Products {
 			if i > 0 {
@@ -184,14 +184,14 @@ func (e *encoder) productAction(pa *ProductAction) {
 			}
 			p := &pa.Products[i]
 			f := true
-			e.strField(&f, "id", p.ID)
-			e.strField(&f, "name", p.Name)
+			e.strField(&f, `"id":`, p.ID)
+			e.strField(&f, `"name":`, p.Name)
 			if p.Price != nil {
-				e.field(&f, "price")
+				e.field(&f, `"price":`)
 				e.float(*p.Price)
 			}
 			if p.Quantity != nil {
-				e.field(&f, "quantity")
+				e.field(&f, `"quantity":`)
 				e.float(*p.Quantity)
 			}
 			e.close(f)
@@ -201,13 +201,82 @@ func (e *encoder) productAction(pa *ProductAction) {
 	e.close(first)
 }
 
-// keysOnStack is how many keys a map may have before sorting them needs the heap; the
+// keysOnStack is how many entries a map may have before ordering them needs the heap; the
 // batches this product builds have at most a dozen per map.
 const keysOnStack = 32
 
+// The maps are ordered by key as encoding/json does (by bytes). Small maps are copied into
+// arrays on the stack once and ordered through an index of bytes: no allocation, no second
+// lookup per key, and no pointer moved while sorting (which would cost write barriers
+// whenever the garbage collector is marking).
+
 func (e *encoder) stringMap(m map[string]string) {
-	var arr [keysOnStack]string
-	keys := sortedKeys(arr[:0], m)
+	if len(m) > keysOnStack {
+		e.bigStringMap(m)
+		return
+	}
+	var keys, vals [keysOnStack]string
+	var order [keysOnStack]uint8
+	n := 0
+	for k, v := range m {
+		keys[n], vals[n], order[n] = k, v, uint8(n)
+		n++
+	}
+	sortOrder(order[:n], &keys)
+	e.buf = append(e.buf, '{')
+	for i, o := range order[:n] {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.str(keys[o])
+		e.buf = append(e.buf, ':')
+		e.str(vals[o])
+	}
+	e.buf = append(e.buf, '}')
+}
+
+func (e *encoder) anyMap(m map[string]any) {
+	if len(m) > keysOnStack {
+		e.bigAnyMap(m)
+		return
+	}
+	var keys [keysOnStack]string
+	var vals [keysOnStack]any
+	var order [keysOnStack]uint8
+	n := 0
+	for k, v := range m {
+		keys[n], vals[n], order[n] = k, v, uint8(n)
+		n++
+	}
+	sortOrder(order[:n], &keys)
+	e.buf = append(e.buf, '{')
+	for i, o := range order[:n] {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		e.str(keys[o])
+		e.buf = append(e.buf, ':')
+		e.value(vals[o])
+	}
+	e.buf = append(e.buf, '}')
+}
+
+// sortOrder insertion-sorts order by the keys it indexes (few keys: fewer comparisons than
+// a general sort's set-up).
+func sortOrder(order []uint8, keys *[keysOnStack]string) {
+	for i := 1; i < len(order); i++ {
+		o := order[i]
+		k := keys[o]
+		j := i
+		for ; j > 0 && keys[order[j-1]] > k; j-- {
+			order[j] = order[j-1]
+		}
+		order[j] = o
+	}
+}
+
+func (e *encoder) bigStringMap(m map[string]string) {
+	keys := slices.Sorted(maps.Keys(m))
 	e.buf = append(e.buf, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -220,9 +289,8 @@ func (e *encoder) stringMap(m map[string]string) {
 	e.buf = append(e.buf, '}')
 }
 
-func (e *encoder) anyMap(m map[string]any) {
-	var arr [keysOnStack]string
-	keys := sortedKeys(arr[:0], m)
+func (e *encoder) bigAnyMap(m map[string]any) {
+	keys := slices.Sorted(maps.Keys(m))
 	e.buf = append(e.buf, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -233,15 +301,6 @@ func (e *encoder) anyMap(m map[string]any) {
 		e.value(m[k])
 	}
 	e.buf = append(e.buf, '}')
-}
-
-// sortedKeys orders keys as encoding/json does: by their bytes.
-func sortedKeys[V any](keys []string, m map[string]V) []string {
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // value encodes a user attribute value: the types transform produces directly, anything
@@ -336,6 +395,27 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainWord reports whether all eight bytes of x are plainByte: ASCII from space up, and
+// none of " \\ < > &. Each term has a byte's high bit set where that byte is under 0x20,
+// not ASCII, or equal to one of the five (the classic "has zero byte" test on x xor the
+// byte); the answer is exact as a whole even though borrows may mark extra bytes.
+func plainWord(x uint64) bool {
+	q, bs, lt, gt, amp := x^(ones*'"'), x^(ones*'\\'), x^(ones*'<'), x^(ones*'>'), x^(ones*'&')
+	m := (x - ones*0x20) &^ x
+	m |= x
+	m |= (q - ones) &^ q
+	m |= (bs - ones) &^ bs
+	m |= (lt - ones) &^ lt
+	m |= (gt - ones) &^ gt
+	m |= (amp - ones) &^ amp
+	return m&highs == 0
+}
+
 // appendJSONString quotes s as encoding/json does with HTML escaping on (its default):
 // <, > and & become \u003c, \u003e, \u0026; invalid UTF-8 becomes \ufffd; U+2028 and
 // U+2029 are escaped.
@@ -343,6 +423,16 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			// Eight bytes at a time while none needs escaping (most of a batch's text).
+			_ = s[i+7]
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if plainWord(x) {
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if plainByte[c] {
 			i++

@@ -9,9 +9,10 @@ import (
 )
 
 // ledger follows each message through the pollers to spot SQS's own duplicates: a message
-// handed to a second invocation while the first still holds it, after it was deleted, or
-// twice with the same receive count (standard queues deliver at least once, and moto's
-// receive is not atomic across threads). Two invocations holding one event at once may both
+// handed to a second invocation while a handler still runs on its batch (a standard queue
+// delivers at least once; the forwarder's own visibility change for a throttled feed can
+// also make a message visible before its invocation ends), after it was deleted, or twice
+// with the same receive count (moto's receive is not atomic across threads). Two invocations holding one event at once may both
 // find no idempotency record and both send it; only mParticle's deduplication can absorb
 // that, so the soak excuses those events from the confirmed-twice count and reports them.
 type ledger struct {

@@ -103,7 +103,7 @@ func Defaults() Config {
 		Faults:            mpserver.Faults{P500: 0.05, P429: 0.03, PTimeout: 0.02, PReset: 0.01, RetryAfter: 1},
 		CrashRate:         0.01,
 		InvalidRate:       0.01,
-		QueueDepth:        100,
+		QueueDepth:        40,
 		Timeout:           15 * time.Minute,
 		ExpectIdempotency: true,
 	}
@@ -545,23 +545,28 @@ func (r *run) drawCrash(n int64) (bool, time.Duration) {
 func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.Message) {
 	n := r.invocations.Add(1)
 	in := r.sqsEvent(msgs)
-	r.ledger.take(msgs)
-	defer r.ledger.release(msgs)
 	ictx, cancel := context.WithTimeout(ctx, r.cfg.InvocationTimeout)
 	defer cancel()
 	ictx = lambdacontext.NewContext(ictx, &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("soak-%d", n)})
 	ictx = withInvocation(ictx, n)
+	// The ledger counts a message as held while a handler runs on it; afterwards only the
+	// delete remains, which is harmless to overlap with a redelivery.
+	handle := func() (events.SQSEventResponse, error) {
+		r.ledger.take(msgs)
+		defer r.ledger.release(msgs)
+		return h.Handle(ictx, in)
+	}
 
 	if crash, after := r.drawCrash(n); crash {
 		// The process dies: whatever the handler was doing stops, its answer is never seen,
 		// and every message of the batch comes back after the visibility timeout.
 		stop := time.AfterFunc(after, cancel)
-		_, _ = h.Handle(ictx, in)
+		_, _ = handle()
 		stop.Stop()
 		return
 	}
 	t0 := time.Now()
-	resp, err := h.Handle(ictx, in)
+	resp, err := handle()
 	r.timing.add("handle", time.Since(t0))
 	if err != nil {
 		// A function error fails the whole batch, partial response or not.

@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 // newLogger writes readable colored lines on a terminal and JSON otherwise.
 func newLogger(w *os.File, level string) *slog.Logger {
 	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		return slog.New(logging.WithRequestID(tint.NewHandler(w, &tint.Options{Level: logging.ParseLevel(level), TimeFormat: time.TimeOnly})))
+		return slog.New(logging.WithRequestID(tint.NewTextHandler(w, &tint.Options{Level: logging.ParseLevel(level), TimeFormat: time.TimeOnly})))
 	}
 	return logging.New(w, level)
 }
@@ -248,6 +248,8 @@ func redrive(ctx context.Context, root string) error {
 	}
 	n, err := dlq.Redrive(ctx, client, st.DLQURL, st.QueueURL)
 	fmt.Printf("moved %d message(s) from %s back to %s\n", n, st.DLQURL, st.QueueURL)
+	fmt.Println("On a deployed stack: aws sqs start-message-move-task --source-arn <dead-letter queue ARN>",
+		"(back to the queue it came from; aws sqs list-message-move-tasks shows progress).")
 	return err
 }
 

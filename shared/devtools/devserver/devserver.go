@@ -38,9 +38,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/devtools/samlocal"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/secretstore"
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
@@ -228,11 +226,10 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 		return err
 	}
 	apiLog := cfg.Log.With("function", "integrations")
-	apiHandler := api.New(api.Config{
-		Store:   integrationstore.New(ddb, apiFn.Env["INTEGRATIONS_TABLE"]),
-		Secrets: secretstore.New(sm, apiFn.Env["SECRETS_PREFIX"]),
-		Logger:  apiLog,
-	})
+	apiHandler, err := api.NewFromEnv(awsCfg, lookup(apiFn.Env), apiLog)
+	if err != nil {
+		return fmt.Errorf("integrations api: %w", err)
+	}
 	apiSrv, err := localserve.Start(localhttp.New(asInvocation(apiFn, apiHandler.Handle), verifier, apiLog), addr(cfg.APIPort), cfg.Log)
 	if err != nil {
 		return err

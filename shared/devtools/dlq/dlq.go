@@ -21,6 +21,7 @@ type SQSAPI interface {
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 	DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 // Letter is one dead letter.
@@ -31,41 +32,49 @@ type Letter struct {
 	GroupID    string
 }
 
-// Peek returns up to max letters and makes them visible again at once, so Peek consumes
-// nothing. Letters are distinct by message id.
+// Peek returns up to max letters and then makes them visible again, so Peek consumes
+// nothing. Letters are held in flight until the end, so each is seen once.
 func Peek(ctx context.Context, api SQSAPI, url string, max int) ([]Letter, error) {
-	seen := map[string]bool{}
+	var held []sqstypes.Message
 	var out []Letter
+	var err error
 	for len(out) < max {
-		msgs, err := receive(ctx, api, url, min(10, max-len(out)))
-		if err != nil {
-			return out, err
-		}
-		fresh := 0
-		for _, m := range msgs {
-			if id := aws.ToString(m.MessageId); !seen[id] {
-				seen[id] = true
-				out = append(out, toLetter(m))
-				fresh++
-			}
-		}
-		if err := release(ctx, api, url, msgs); err != nil {
-			return out, err
-		}
-		if fresh == 0 {
+		var msgs []sqstypes.Message
+		// Short polls: an empty answer ends the look at once (moto answers them exactly).
+		msgs, err = receive(ctx, api, url, min(10, max-len(out)), 0)
+		if err != nil || len(msgs) == 0 {
 			break
+		}
+		held = append(held, msgs...)
+		for _, m := range msgs {
+			out = append(out, toLetter(m))
+		}
+	}
+	for start := 0; start < len(held); start += 10 {
+		if rerr := release(ctx, api, url, held[start:min(start+10, len(held))]); rerr != nil && err == nil {
+			err = rerr
 		}
 	}
 	slices.SortFunc(out, func(a, b Letter) int { return strings.Compare(a.MessageID, b.MessageID) })
-	return out, nil
+	return out, err
 }
 
-// Redrive moves every letter to the queue at to, keeping body, message attributes and
-// message group, and returns how many moved.
+// Redrive moves the letters present when it starts to the queue at to, keeping body,
+// message attributes and message group, and returns how many moved. Letters arriving
+// meanwhile stay: a message that fails again (the Forwarder dead-letters it anew) is not
+// moved round in circles.
 func Redrive(ctx context.Context, api SQSAPI, from, to string) (int, error) {
+	attrs, err := api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(from),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count letters in %s: %w", from, err)
+	}
+	pending, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
 	moved := 0
-	for {
-		msgs, err := receive(ctx, api, from, 10)
+	for moved < pending {
+		msgs, err := receive(ctx, api, from, min(10, pending-moved), 1)
 		if err != nil || len(msgs) == 0 {
 			return moved, err
 		}
@@ -99,13 +108,14 @@ func Redrive(ctx context.Context, api SQSAPI, from, to string) (int, error) {
 			return moved, fmt.Errorf("%d letters could not be sent: %s", len(sent.Failed), aws.ToString(sent.Failed[0].Message))
 		}
 	}
+	return moved, nil
 }
 
-func receive(ctx context.Context, api SQSAPI, url string, n int) ([]sqstypes.Message, error) {
+func receive(ctx context.Context, api SQSAPI, url string, n int, wait int32) ([]sqstypes.Message, error) {
 	out, err := api.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(url),
 		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             1,
+		WaitTimeSeconds:             wait,
 		VisibilityTimeout:           30,
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},

@@ -123,9 +123,8 @@ func TestSplitByPayloadKeepsInvocationsUnderTheLimit(t *testing.T) {
 
 // queue creates a queue (and a DLQ with maxReceiveCount) on the test moto server.
 type queue struct {
-	api            *sqs.Client
-	url, arn, dlq  string
-	maxReceiveTest int
+	api           *sqs.Client
+	url, arn, dlq string
 }
 
 func newQueue(t *testing.T, maxReceive int) *queue {

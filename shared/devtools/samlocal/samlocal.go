@@ -178,7 +178,7 @@ func (tp *Template) Function(logicalID string, loc Locals) (Function, error) {
 func (r resolver) queueSource(props map[string]any) (*QueueSource, error) {
 	id, attr, ok := templatecheck.GetAtt(props["Queue"])
 	if !ok || attr != "Arn" {
-		return nil, errors.New("Queue must be !GetAtt <queue>.Arn of a queue in the template")
+		return nil, errors.New("the Queue property must be !GetAtt <queue>.Arn of a queue in the template")
 	}
 	name, err := r.physicalName(id)
 	if err != nil {
@@ -310,7 +310,7 @@ func (r resolver) ref(name string) (string, error) {
 	}
 	res, ok := r.tp.t.Resources[name]
 	if !ok {
-		return "", fmt.Errorf("Ref to unknown %s", name)
+		return "", fmt.Errorf("unknown Ref target %s", name)
 	}
 	switch res.Type {
 	case "AWS::DynamoDB::Table", "AWS::Logs::LogGroup":
@@ -326,7 +326,7 @@ func (r resolver) ref(name string) (string, error) {
 		}
 		return url, nil
 	}
-	return "", fmt.Errorf("Ref to %s (%s) has no local value", name, res.Type)
+	return "", fmt.Errorf("no local value for a Ref to %s (%s)", name, res.Type)
 }
 
 // nameProperty is where each resource type keeps its physical name.

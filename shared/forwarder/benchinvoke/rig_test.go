@@ -1,0 +1,56 @@
+package benchinvoke
+
+import (
+	"context"
+	"testing"
+)
+
+// TestInvokeCountsWhatTheForwarderDid checks the rig's accounting on a cold then a warm
+// invocation: one bulk request per feed, one integrations query and one secret read per
+// container, one idempotency read and write per delivery.
+func TestInvokeCountsWhatTheForwarderDid(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	ev, err := r.Messages(26)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name             string
+		queries, secrets int64
+	}{
+		{"cold caches", 1, 1},
+		{"warm caches", 0, 0},
+	}
+	for _, tt := range tests {
+		r.ForgetDeliveries()
+		m, err := r.Invoke(ctx, ev)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if m.Accepted != 26 || m.Failures != 0 || m.DeadLetters != 0 {
+			t.Errorf("%s: accepted %d, failures %d, dead letters %d; want 26, 0, 0", tt.name, m.Accepted, m.Failures, m.DeadLetters)
+		}
+		if m.Requests != 1 {
+			t.Errorf("%s: %d requests, want 1 bulk request", tt.name, m.Requests)
+		}
+		if m.Queries != tt.queries || m.SecretReads != tt.secrets {
+			t.Errorf("%s: %d queries, %d secret reads; want %d, %d", tt.name, m.Queries, m.SecretReads, tt.queries, tt.secrets)
+		}
+		if m.IdemReads != 26 || m.IdemWrites != 26 {
+			t.Errorf("%s: idempotency reads %d, writes %d; want 26 each", tt.name, m.IdemReads, m.IdemWrites)
+		}
+		if m.BytesSent == 0 || m.LogBytes == 0 || m.CPU <= 0 {
+			t.Errorf("%s: nothing measured: %+v", tt.name, m)
+		}
+	}
+
+	// Delivered events are not sent again: the idempotency records skip them.
+	m, err := r.Invoke(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Requests != 0 || m.Accepted != 0 {
+		t.Errorf("redelivered events were sent again: %d requests, %d batches", m.Requests, m.Accepted)
+	}
+}
