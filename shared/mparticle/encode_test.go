@@ -75,7 +75,7 @@ func TestAppendBatchMatchesEncodingJSON(t *testing.T) {
 		{"numbers", Batch{MPID: math.MinInt64, Events: []Event{{Data: EventData{
 			TimestampUnixtimeMS: math.MaxInt64,
 			ProductAction: &ProductAction{TotalAmount: f64(0), Products: []Product{
-				{Price: f64(-0.0), Quantity: f64(1)}, {Price: f64(1e-7), Quantity: f64(1e21)},
+				{Price: f64(math.Copysign(0, -1)), Quantity: f64(1)}, {Price: f64(1e-7), Quantity: f64(1e21)},
 				{Price: f64(123456789.125), Quantity: f64(1e-6)}, {Price: f64(0.1 + 0.2), Quantity: f64(-1e-9)},
 				{Price: f64(math.MaxFloat64), Quantity: f64(math.SmallestNonzeroFloat64)},
 				{Price: f64(9.99), Quantity: f64(999999999999999999999.0)},

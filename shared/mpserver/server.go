@@ -290,6 +290,13 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, bulk bool) {
 		return
 	}
 	pct := s.record(f, batches)
+	if plan.act == actTimeout {
+		// Counted before OnAccept runs, so an observer woken by it sees the timeout.
+		s.mu.Lock()
+		s.stats.timeouts++
+		f.stats.Timeouts++
+		s.mu.Unlock()
+	}
 	for _, b := range batches {
 		if s.opts.OnAccept != nil {
 			s.opts.OnAccept(f.name, b)
@@ -466,9 +473,7 @@ func (s *Server) reset(w http.ResponseWriter, f *feed, log *slog.Logger) {
 // closes, then drops the connection: returning normally would make net/http send a 200.
 func (s *Server) hang(w http.ResponseWriter, r *http.Request, f *feed, log *slog.Logger, n int) {
 	s.mu.Lock()
-	s.stats.timeouts++
 	s.stats.hanging++
-	f.stats.Timeouts++
 	s.mu.Unlock()
 	log.Info("mpserver: accepted, injected timeout", "batches", n)
 	select {
