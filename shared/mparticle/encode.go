@@ -402,17 +402,15 @@ const (
 
 // plainWord reports whether all eight bytes of x are plainByte: ASCII from space up, and
 // none of " \\ < > &. Each term has a byte's high bit set where that byte is under 0x20,
-// not ASCII, or equal to one of the five (the classic "has zero byte" test on x xor the
-// byte); the answer is exact as a whole even though borrows may mark extra bytes.
+// is not ASCII, or is one of the five: the classic "has a zero byte" test, (t-1)&^t, on x
+// xor the byte; < and > (0x3c, 0x3e) are tested together by setting bit 1 first, " and &
+// (0x22, 0x26) by setting bit 2. The answer is exact as a whole, though a borrow may mark
+// more bytes than the first.
 func plainWord(x uint64) bool {
-	q, bs, lt, gt, amp := x^(ones*'"'), x^(ones*'\\'), x^(ones*'<'), x^(ones*'>'), x^(ones*'&')
-	m := (x - ones*0x20) &^ x
-	m |= x
-	m |= (q - ones) &^ q
-	m |= (bs - ones) &^ bs
-	m |= (lt - ones) &^ lt
-	m |= (gt - ones) &^ gt
-	m |= (amp - ones) &^ amp
+	ltgt := x | ones*0x02 ^ ones*'>'
+	qamp := x | ones*0x04 ^ ones*'&'
+	bs := x ^ ones*'\\'
+	m := (x-ones*0x20)&^x | x | (ltgt-ones)&^ltgt | (qamp-ones)&^qamp | (bs-ones)&^bs
 	return m&highs == 0
 }
 
@@ -423,21 +421,23 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) {
-			// Eight bytes at a time while none needs escaping (most of a batch's text).
-			_ = s[i+7]
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-			if plainWord(x) {
-				i += 8
-				continue
+		// Skip what needs no escaping (most of a batch's text), eight bytes at a time, then
+		// byte by byte up to the next byte that needs a look.
+		for ; i+8 <= len(s); i += 8 {
+			w := s[i : i+8]
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+			if !plainWord(x) {
+				break
 			}
 		}
-		c := s[i]
-		if plainByte[c] {
+		for i < len(s) && plainByte[s[i]] {
 			i++
-			continue
 		}
+		if i == len(s) {
+			break
+		}
+		c := s[i]
 		if c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			switch c {

@@ -189,3 +189,43 @@ func FuzzAppendBatch(f *testing.F) {
 		mustMatchStdlib(t, &b)
 	})
 }
+
+// TestPlainWordAgreesWithPlainByte checks the eight-byte test against the byte table for
+// every byte value at every position, and for words made of pairs of neighbouring values
+// (where a borrow between bytes could mislead it).
+func TestPlainWordAgreesWithPlainByte(t *testing.T) {
+	word := func(bs [8]byte) uint64 {
+		var x uint64
+		for i, b := range bs {
+			x |= uint64(b) << (8 * i)
+		}
+		return x
+	}
+	want := func(bs [8]byte) bool {
+		for _, b := range bs {
+			if !plainByte[b] {
+				return false
+			}
+		}
+		return true
+	}
+	for v := range 256 {
+		for pos := range 8 {
+			bs := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+			bs[pos] = byte(v)
+			if got := plainWord(word(bs)); got != want(bs) {
+				t.Fatalf("plainWord(% x) = %v, want %v", bs, got, want(bs))
+			}
+			for _, next := range []int{v - 1, v + 1, 0, 0x20, 0x7f, 0x80} {
+				if pos == 7 || next < 0 || next > 255 {
+					continue
+				}
+				bs[pos+1] = byte(next)
+				if got := plainWord(word(bs)); got != want(bs) {
+					t.Fatalf("plainWord(% x) = %v, want %v", bs, got, want(bs))
+				}
+				bs[pos+1] = 'a'
+			}
+		}
+	}
+}

@@ -183,6 +183,11 @@ func write(w io.Writer, r results) {
 	}
 	p("")
 
+	p("Encoding one batch alone (BenchmarkEncodeBatch): the client's encoder %s µs CPU and %s allocs, encoding/json %s µs CPU and %s allocs, for the same bytes.",
+		num(r.get("BenchmarkEncodeBatch/client", "cpu-ns/op")/1000, 2), num(r.get("BenchmarkEncodeBatch/client", "allocs/op"), 0),
+		num(r.get("BenchmarkEncodeBatch/encoding_json", "cpu-ns/op")/1000, 2), num(r.get("BenchmarkEncodeBatch/encoding_json", "allocs/op"), 0))
+	p("")
+
 	p("One warm invocation, one feed, contract server in another process:")
 	p("")
 	p("| Messages | wall ms | CPU ms | CPU µs/event | HTTP requests | bytes sent | idempotency requests | log bytes |")
@@ -209,8 +214,10 @@ func write(w io.Writer, r results) {
 	p("")
 	writeCost(w, r)
 	p("")
-	p("Cold start (%s): median %s ms (p90 %s ms) from the invoke request to its answer, the emulator starting the bootstrap; the stand-in's DynamoDB query and secret read take %s ms of it; a warm invocation of one message takes %s ms.",
-		strings.TrimPrefix(coldName, "BenchmarkColdStart/"), num(cold, 1), num(r.get(coldName, "cold-p90-ms"), 1), num(r.get(coldName, "aws-reads-ms"), 1), num(r.get(coldName, "warm-ms"), 1))
+	p("Cold start (%s, the emulator's host architecture; arm64 is built and sized only): median %s ms (p90 %s ms) from the invoke request to its answer, the emulator starting the bootstrap on that request. Of it, init (process start to the runtime's first request for work) took %s ms and the first invocation %s ms, of which the stand-in's DynamoDB query and secret read take about %s ms; a warm invocation of one message takes %s ms.",
+		strings.TrimPrefix(coldName, "BenchmarkColdStart/"), num(cold, 1), num(r.get(coldName, "cold-p90-ms"), 1),
+		num(r.get(coldName, "init-ms"), 1), num(r.get(coldName, "first-invoke-ms"), 1),
+		num(r.get(coldName, "aws-reads-ms"), 1), num(r.get(coldName, "warm-ms"), 1))
 }
 
 // AWS list prices (us-east-1) and the template's settings the cost is computed with.
