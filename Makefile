@@ -82,6 +82,7 @@ build: $(STAMP)
 test: $(STAMP)
 	$(MAKE) lint
 	$(MAKE) gotest
+	$(MAKE) ci-fuzz
 	$(MAKE) build
 
 ## deploy: build and deploy the samconfig.toml environment ENV (make deploy ENV=prod).

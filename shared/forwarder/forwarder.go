@@ -657,7 +657,7 @@ func (h *Handler) extendVisibility(ctx context.Context, r *record) {
 	if h.deps.Visibility == nil || r.retryAfter <= 0 {
 		return
 	}
-	d := min(r.retryAfter, maxVisibilityExtension)
+	d := throttleVisibility(r.retryAfter, r.receiveCount)
 	if err := h.deps.Visibility.Extend(ctx, r.msg, d); err != nil {
 		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not extend visibility",
 			slog.String("message_id", r.msg.MessageId), slog.String("error", err.Error()))
@@ -687,4 +687,19 @@ func count(ctx context.Context, name metrics.Name, feedID string, n int) {
 	if inv, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
 		inv.Add(name, feedID, n)
 	}
+}
+
+// throttleVisibility is how long a throttled message stays hidden: the wait mParticle asked
+// for, in whole seconds (never 0, which would redeliver it at once), doubled on each receive
+// so that a feed throttled for long spends its receives over a growing span instead of
+// reaching the dead-letter queue after a few short waits; capped at SQS's 12 hours.
+func throttleVisibility(wait time.Duration, receiveCount int) time.Duration {
+	d := max(wait.Round(time.Second), time.Second)
+	if wait > d {
+		d += time.Second // round up: never shorter than asked
+	}
+	for i := 1; i < receiveCount && d < maxVisibilityExtension; i++ {
+		d *= 2
+	}
+	return min(d, maxVisibilityExtension)
 }

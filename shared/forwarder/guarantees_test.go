@@ -203,3 +203,23 @@ func TestEmbeddedMetricsCountOutcomes(t *testing.T) {
 		t.Error("not an EMF document")
 	}
 }
+
+func TestThrottleVisibility(t *testing.T) {
+	tests := []struct {
+		wait    time.Duration
+		receive int
+		want    time.Duration
+	}{
+		{300 * time.Millisecond, 1, time.Second}, // never 0: that would redeliver at once
+		{1500 * time.Millisecond, 1, 2 * time.Second},
+		{2 * time.Second, 1, 2 * time.Second},
+		{10 * time.Second, 0, 10 * time.Second},
+		{10 * time.Second, 3, 40 * time.Second}, // doubled per earlier receive
+		{time.Hour, 5, 12 * time.Hour},          // SQS maximum
+	}
+	for _, tt := range tests {
+		if got := throttleVisibility(tt.wait, tt.receive); got != tt.want {
+			t.Errorf("throttleVisibility(%s, %d) = %s, want %s", tt.wait, tt.receive, got, tt.want)
+		}
+	}
+}

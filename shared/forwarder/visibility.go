@@ -36,7 +36,7 @@ func (v *SQSVisibility) Extend(ctx context.Context, msg events.SQSMessage, d tim
 	_, err = v.API.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl:          aws.String(url),
 		ReceiptHandle:     aws.String(msg.ReceiptHandle),
-		VisibilityTimeout: int32(d.Round(time.Second) / time.Second),
+		VisibilityTimeout: int32((d + time.Second - 1) / time.Second), // whole seconds, rounded up
 	})
 	if err != nil {
 		return fmt.Errorf("change visibility of %s: %w", msg.MessageId, err)

@@ -22,11 +22,29 @@ type ledger struct {
 	lastRecv map[string]int
 	dup      map[string]bool            // event ids of messages handed out twice at once
 	ids      map[string]map[string]bool // body -> message ids
+	history  map[string][]string        // message id -> what each receive ended in
 }
 
 func newLedger() *ledger {
 	return &ledger{held: map[string]int{}, gone: map[string]bool{}, lastRecv: map[string]int{},
-		dup: map[string]bool{}, ids: map[string]map[string]bool{}}
+		dup: map[string]bool{}, ids: map[string]map[string]bool{}, history: map[string][]string{}}
+}
+
+// note records how an invocation ended for a message (crash, function error, failed,
+// deleted), for the histories of messages that end in the dead-letter queue.
+func (l *ledger) note(m sqstypes.Message, verdict string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := aws.ToString(m.MessageId)
+	n := m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]
+	l.history[id] = append(l.history[id], "receive "+n+": "+verdict)
+}
+
+// historyOf returns what happened to a message at each receive.
+func (l *ledger) historyOf(messageID string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.history[messageID]...)
 }
 
 func (l *ledger) take(msgs []sqstypes.Message) {

@@ -17,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
@@ -75,6 +76,16 @@ type Report struct {
 	DLQValid          int // valid events found there (redriven or rejected)
 	DLQUnknown        int // bodies that were never enqueued
 	DLQReasons        map[string]int
+	// DLQValidHistories tells, for the first few valid events found in the dead-letter queue,
+	// what each receive of their message ended in and the outcomes the forwarder logged.
+	DLQValidHistories []string
+
+	// Metrics are the forwarder's embedded metrics summed over the run (service-wide lines);
+	// BadMetricLines counts lines that were not EMF. Confirmed counts the batches the client
+	// saw mParticle accept, which the Delivered metric must equal.
+	Metrics        map[string]int64
+	BadMetricLines int
+	Confirmed      int64
 
 	// StepMeans are the pollers' mean receive, handle and delete times.
 	StepMeans map[string]time.Duration
@@ -149,6 +160,8 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep.QueueLeft = left
+	rep.Metrics, rep.BadMetricLines = r.emf.snapshot()
+	rep.Confirmed = r.tracker.confirmations()
 	rep.StepMeans = r.timing.means()
 	rep.SecretLeaks, rep.LogRecords = r.logs.leaks.Load(), r.logs.lines.Load()
 	if s, ok := r.logs.sample.Load().(string); ok {
@@ -194,6 +207,11 @@ func (r *run) readDLQ(ctx context.Context, rep *Report) error {
 				}
 			case r.validIDs[eventID(body)]:
 				rep.DLQValid++
+				if len(rep.DLQValidHistories) < 5 {
+					id := aws.ToString(m.MessageId)
+					rep.DLQValidHistories = append(rep.DLQValidHistories, fmt.Sprintf("message %s (%s): %s | logged: %s",
+						id, kind, strings.Join(r.ledger.historyOf(id), "; "), strings.Join(r.outcomes.of(id), "; ")))
+				}
 			default:
 				rep.DLQUnknown++
 			}
@@ -271,6 +289,15 @@ func (rep *Report) Check() error {
 	if rep.BadItemIDs != 0 {
 		fail("%d responses named a message that was not in the batch", rep.BadItemIDs)
 	}
+	if rep.BadMetricLines != 0 {
+		fail("%d metric lines were not EMF documents", rep.BadMetricLines)
+	}
+	if rep.Metrics["Delivered"] != rep.Confirmed {
+		fail("Delivered metric %d, but mParticle accepted %d batches", rep.Metrics["Delivered"], rep.Confirmed)
+	}
+	if rep.Metrics["Invalid"] < int64(rep.Invalid) {
+		fail("Invalid metric %d, fewer than the %d invalid messages", rep.Metrics["Invalid"], rep.Invalid)
+	}
 	if rep.Config.ExpectIdempotency && rep.ConfirmedTwice != 0 {
 		fail("%d batches re-sent after mParticle had confirmed them to a completed invocation", rep.ConfirmedTwice)
 	}
@@ -309,19 +336,34 @@ func (rep *Report) Print(w io.Writer) {
 		rep.Invocations, rep.Crashed, rep.HandlerErrors, rep.Received, rep.Deleted, rep.ItemFailures)
 	fmt.Fprintf(w, "soak: at-least-once from SQS: messages held by two invocations at once %d, bodies enqueued twice %d\n",
 		rep.ConcurrentDeliveries, rep.EnqueuedTwice)
-	fmt.Fprintf(w, "soak: lost %d, unexpected %d; duplicates delivered to outputs (distinct source_request_id beyond expected) 0 iff unexpected is 0\n",
-		rep.Lost, rep.Unexpected)
-	fmt.Fprintf(w, "soak: raw re-sent batches %d (absorbed by source_request_id deduplication), of which re-sent after a confirmed delivery in a completed invocation %d\n",
+	expected, delivered := 0, 0
+	for _, f := range rep.Feeds {
+		expected += f.Expected
+		delivered += f.Delivered
+	}
+	fmt.Fprintf(w, "soak: valid events delivered %d of %d expected (event, feed) pairs; lost %d; unexpected %d\n",
+		delivered, expected, rep.Lost, rep.Unexpected)
+	fmt.Fprintf(w, "soak: duplicates delivered to outputs %d (distinct source_request_id accepted per feed beyond the expected ones; mParticle deduplicates on it)\n",
+		rep.Unexpected)
+	fmt.Fprintf(w, "soak: raw re-sent batches seen by the contract server %d (after a lost answer, a crash before the delivery record, or one message held by two invocations); re-sent after mParticle confirmed them to a completed invocation %d\n",
 		rep.Resent, rep.ConfirmedTwice)
 	fmt.Fprintf(w, "soak: dead-letter queue %d messages: invalid %d/%d injected (%d with reason), valid events %d, unknown %d\n",
 		rep.DLQMessages, rep.DLQInvalid, rep.Invalid, rep.DLQInvalidReasons, rep.DLQValid, rep.DLQUnknown)
 	for _, k := range slices.Sorted(maps.Keys(rep.DLQReasons)) {
 		fmt.Fprintf(w, "soak:   %4d  %s\n", rep.DLQReasons[k], k)
 	}
+	for _, h := range rep.DLQValidHistories {
+		fmt.Fprintf(w, "soak:   valid event in the DLQ: %s\n", h)
+	}
 	fmt.Fprintf(w, "soak: queue left %d, log records %d, records leaking a secret %d\n", rep.QueueLeft, rep.LogRecords, rep.SecretLeaks)
 	if rep.LeakSample != "" {
 		fmt.Fprintf(w, "soak: first leaking record (redacted): %s\n", rep.LeakSample)
 	}
+	var ms []string
+	for _, n := range metrics.Names {
+		ms = append(ms, fmt.Sprintf("%s %d", n, rep.Metrics[string(n)]))
+	}
+	fmt.Fprintf(w, "soak: forwarder metrics (EMF, summed): %s; batches mParticle accepted %d\n", strings.Join(ms, ", "), rep.Confirmed)
 	fmt.Fprintf(w, "soak: mean receive %s, handle %s, delete %s\n", rep.StepMeans["receive"].Round(time.Millisecond),
 		rep.StepMeans["handle"].Round(time.Millisecond), rep.StepMeans["delete"].Round(time.Millisecond))
 	fmt.Fprintf(w, "soak: total time %s\n", rep.Elapsed.Round(time.Millisecond))

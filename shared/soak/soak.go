@@ -42,6 +42,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/stack"
@@ -103,8 +104,8 @@ func Defaults() Config {
 		Faults:            mpserver.Faults{P500: 0.05, P429: 0.03, PTimeout: 0.02, PReset: 0.01, RetryAfter: 1},
 		CrashRate:         0.01,
 		InvalidRate:       0.01,
-		QueueDepth:        40,
-		Timeout:           15 * time.Minute,
+		QueueDepth:        60,
+		Timeout:           30 * time.Minute,
 		ExpectIdempotency: true,
 	}
 }
@@ -151,8 +152,11 @@ type run struct {
 	crashR  *rand.Rand
 	crashed map[int64]bool
 
-	ledger *ledger
-	timing timings
+	ledger   *ledger
+	outcomes *outcomeIndex
+	emf      *emfTally
+	metrics  *metrics.Emitter
+	timing   timings
 }
 
 // Run provisions a soak stack on the moto endpoint behind awsCfg, runs the workload and
@@ -170,8 +174,9 @@ func Run(ctx context.Context, awsCfg aws.Config, cfg Config) (*Report, error) {
 		cfg: cfg, awsCfg: awsCfg, sqs: sqs.NewFromConfig(awsCfg),
 		expected: map[string]map[string]string{}, validIDs: map[string]bool{}, invalid: map[string]bool{},
 		crashR: rand.New(rand.NewPCG(cfg.Seed, 0x63726173680a)), crashed: map[int64]bool{},
-		ledger: newLedger(),
+		ledger: newLedger(), outcomes: newOutcomeIndex(), emf: newEMFTally(),
 	}
+	r.metrics = metrics.New(r.emf, forwarder.MetricsNamespace)
 	start := time.Now()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -292,7 +297,11 @@ func (r *run) setup(ctx context.Context) error {
 		r.mp.AddFeed(f.Key, f.Secret, f.Name)
 		r.expected[f.Name] = map[string]string{}
 	}
-	r.logs = newLeakScanner(r.cfg.ForwarderLog, secrets...)
+	var sink io.Writer = r.outcomes
+	if r.cfg.ForwarderLog != nil {
+		sink = io.MultiWriter(r.outcomes, r.cfg.ForwarderLog)
+	}
+	r.logs = newLeakScanner(sink, secrets...)
 
 	r.tracker = newTracker(&http.Transport{
 		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
@@ -337,6 +346,7 @@ func (r *run) newHandler() *forwarder.Handler {
 		Health:       r.store,
 		Deliveries:   r.deliveries,
 		Visibility:   &forwarder.SQSVisibility{API: r.sqs},
+		Metrics:      r.metrics,
 		Logger:       r.logger(),
 	}, forwarder.Config{
 		MaxConcurrentFeeds: 8,
@@ -563,6 +573,7 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 		stop := time.AfterFunc(after, cancel)
 		_, _ = handle()
 		stop.Stop()
+		r.noteAll(msgs, nil, "crash")
 		return
 	}
 	t0 := time.Now()
@@ -571,6 +582,7 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 	if err != nil {
 		// A function error fails the whole batch, partial response or not.
 		r.handlerErrors.Add(1)
+		r.noteAll(msgs, nil, "function error")
 		return
 	}
 	failed := map[string]bool{}
@@ -578,11 +590,13 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 		if !inBatch(msgs, f.ItemIdentifier) {
 			// Lambda treats an unknown or empty identifier as a failure of the whole batch.
 			r.badItemIDs.Add(1)
+			r.noteAll(msgs, nil, "bad item identifier")
 			return
 		}
 		failed[f.ItemIdentifier] = true
 	}
 	r.itemFailures.Add(int64(len(failed)))
+	r.noteAll(msgs, failed, "acknowledged")
 	var entries []sqstypes.DeleteMessageBatchRequestEntry
 	for i, m := range msgs {
 		if !failed[aws.ToString(m.MessageId)] {
@@ -605,6 +619,18 @@ func (r *run) invoke(ctx context.Context, h *forwarder.Handler, msgs []sqstypes.
 		if i, err := strconv.Atoi(aws.ToString(ok.Id)); err == nil && i < len(msgs) {
 			r.ledger.deleted(aws.ToString(msgs[i].MessageId))
 		}
+	}
+}
+
+// noteAll records an invocation's verdict on each message ("item failure" for those in
+// failed).
+func (r *run) noteAll(msgs []sqstypes.Message, failed map[string]bool, verdict string) {
+	for _, m := range msgs {
+		v := verdict
+		if failed[aws.ToString(m.MessageId)] {
+			v = "item failure"
+		}
+		r.ledger.note(m, v)
 	}
 }
 

@@ -92,6 +92,17 @@ func requestIDs(req *http.Request) []string {
 	return ids
 }
 
+// confirmations is the number of (request, batch) pairs mParticle answered 2xx.
+func (t *tracker) confirmations() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n int64
+	for _, invs := range t.confirmed {
+		n += int64(len(invs))
+	}
+	return n
+}
+
 // confirmedTwice counts, over all source_request_ids, the confirmations beyond the first
 // made by invocations that ran to completion (crashed ones are excluded: a crash between
 // mParticle's answer and the idempotency write legitimately leads to a resend), leaving out

@@ -13,6 +13,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
 )
 
 func TestFeedReceives(t *testing.T) {
@@ -109,6 +110,7 @@ func cleanReport() *Report {
 		Feeds:      []FeedReport{{Name: "f", Enabled: true, Expected: 50, Delivered: 50, Accepted: 53, Resent: 3}, {Name: "off"}},
 		Resent:     3,
 		DLQInvalid: 2, DLQInvalidReasons: 2, DLQMessages: 3,
+		Metrics: map[string]int64{"Delivered": 53, "Invalid": 2}, Confirmed: 53,
 	}
 }
 
@@ -133,6 +135,9 @@ func TestCheck(t *testing.T) {
 		{"timed out", func(r *Report) { r.TimedOut = true }, "did not finish"},
 		{"not all enqueued", func(r *Report) { r.Messages = 90 }, "90 of 100"},
 		{"bad item id", func(r *Report) { r.BadItemIDs = 1 }, "not in the batch"},
+		{"metric off", func(r *Report) { r.Metrics["Delivered"] = 52 }, "Delivered metric 52"},
+		{"invalid not counted", func(r *Report) { r.Metrics["Invalid"] = 1 }, "Invalid metric 1"},
+		{"not EMF", func(r *Report) { r.BadMetricLines = 1 }, "not EMF"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -270,5 +275,34 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.validate(); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+}
+
+func TestEMFTally(t *testing.T) {
+	tally := newEMFTally()
+	e := metrics.New(tally, "NS")
+	for i := 0; i < 3; i++ {
+		inv := e.Begin()
+		inv.Add(metrics.Delivered, "feed-a", 2)
+		inv.Add(metrics.Delivered, "feed-b", 1)
+		inv.Add(metrics.Invalid, "", 1)
+		if err := inv.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tally.Write([]byte("not json\n"))
+	got, bad := tally.snapshot()
+	if got["Delivered"] != 9 || got["Invalid"] != 3 || got["Retried"] != 0 || bad != 1 {
+		t.Errorf("totals %v, bad %d; want Delivered 9 (per-feed lines not counted twice), Invalid 3, bad 1", got, bad)
+	}
+}
+
+func TestOutcomeIndex(t *testing.T) {
+	x := newOutcomeIndex()
+	x.Write([]byte(`{"msg":"delivery","message_id":"m1","outcome":"retry","http_status":500,"reason":"boom"}` + "\n"))
+	x.Write([]byte(`{"msg":"delivery","message_id":"m1","outcome":"delivered","http_status":202}` + "\n"))
+	x.Write([]byte(`{"msg":"invocation done"}` + "\n"))
+	if got := strings.Join(x.of("m1"), "|"); got != "retry 500: boom" {
+		t.Errorf("outcomes %q", got)
 	}
 }

@@ -70,10 +70,11 @@ var userTypes = func() []event.Type {
 	return out
 }()
 
-// topology returns the soak's apps and feeds: three apps with feeds (one with none, whose
-// events must be acknowledged without a delivery), six enabled feeds across four pods, two
-// of them legacy all-platforms feeds (one taking a subset of the types), one feed limited
-// to user events, and one disabled feed that must receive nothing.
+// topology returns the soak's apps and feeds: three apps with feeds and one without (its
+// events must be acknowledged without a delivery); six enabled feeds across four pods, two
+// of them legacy all-platforms feeds (one taking a subset of the types), one limited to user
+// events; and one disabled feed that must receive nothing. Platforms without a feed of their
+// own (app-a's web) reach only the legacy feeds.
 func topology(r *rand.Rand) ([]*appSpec, []*feedSpec) {
 	id := func() string { return newUUID(r) }
 	apps := []*appSpec{
