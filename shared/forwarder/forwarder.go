@@ -145,6 +145,9 @@ type record struct {
 	msg          events.SQSMessage
 	receiveCount int
 	ev           *event.Event
+	// dupOf is the earlier message of this batch with the same event id (the producer sent
+	// the event twice, or SQS delivered it twice): it is sent once and shares that verdict.
+	dupOf *record
 
 	mu        sync.Mutex
 	retryable []string // reasons a delivery must be retried
@@ -219,6 +222,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	var deadLetters []DeadLetter
 	byApp := map[string][]*record{}
 	var appOrder []string
+	firstOf := map[string]*record{}
 
 	for i, msg := range in.Records {
 		r := &record{msg: msg, receiveCount: receiveCount(msg)}
@@ -237,6 +241,12 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			continue
 		}
 		r.ev = ev
+		if first, ok := firstOf[ev.ID]; ok {
+			r.dupOf = first
+			h.logOutcome(ctx, r, nil, "duplicate_message", 0, 0, "same event id as message "+first.msg.MessageId)
+			continue
+		}
+		firstOf[ev.ID] = r
 		if _, seen := byApp[ev.AppID]; !seen {
 			appOrder = append(appOrder, ev.AppID)
 		}
@@ -251,6 +261,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			for _, r := range byApp[appID] {
 				r.fail(true, "-", "integration lookup failed")
 			}
+			count(ctx, metrics.Retried, "", len(byApp[appID]))
 			h.deps.Logger.LogAttrs(ctx, slog.LevelError, "integration lookup failed",
 				slog.String("app_id", appID), slog.String("error", err.Error()),
 				slog.Int("messages", len(byApp[appID])))
@@ -297,6 +308,15 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	for _, r := range recs {
 		if r.ev == nil {
 			continue // invalid: dead-lettered below
+		}
+		if r.dupOf != nil {
+			// Retried with its twin (the delivery records then skip what was sent); otherwise
+			// acknowledged: the twin carries the event, or its dead letter.
+			if len(r.dupOf.retryable) > 0 {
+				retryableOnly++
+				failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
+			}
+			continue
 		}
 		sum.Delivered += r.delivered
 		switch {
@@ -551,7 +571,7 @@ func (h *Handler) logOutcome(ctx context.Context, r *record, in *integration.Int
 		}
 	}
 	level := slog.LevelInfo
-	if outcome != "delivered" && outcome != "no_integration" && outcome != "deduplicated" {
+	if outcome != "delivered" && outcome != "no_integration" && outcome != "deduplicated" && outcome != "duplicate_message" {
 		level = slog.LevelWarn
 	}
 	h.deps.Logger.LogAttrs(ctx, level, "delivery", attrs...)

@@ -223,3 +223,33 @@ func TestThrottleVisibility(t *testing.T) {
 		}
 	}
 }
+
+func TestSameEventTwiceInOneBatchIsSentOnce(t *testing.T) {
+	body := sampleBody(t, event.SubscriptionPurchased, nil)
+	t.Run("delivered", func(t *testing.T) {
+		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
+		resp, err := hs.h.Handle(context.Background(), sqsEvent(body, body))
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("err=%v failures=%v", err, resp.BatchItemFailures)
+		}
+		if len(hs.up.calls) != 1 || len(hs.up.calls[0].batches) != 1 {
+			t.Fatalf("uploads = %d, want one batch once", len(hs.up.calls))
+		}
+	})
+	t.Run("retried together", func(t *testing.T) {
+		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
+		hs.up.decide = func(int, mparticle.Feed, mparticle.Batch) mparticle.Outcome { return mparticle.Retryable }
+		resp, err := hs.h.Handle(context.Background(), sqsEvent(body, body))
+		if !errors.Is(err, ErrAllRetryable) || len(resp.BatchItemFailures) != 2 {
+			t.Fatalf("err=%v failures=%v, want both back", err, resp.BatchItemFailures)
+		}
+	})
+	t.Run("rejected: one dead letter", func(t *testing.T) {
+		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
+		hs.up.decide = func(int, mparticle.Feed, mparticle.Batch) mparticle.Outcome { return mparticle.Permanent }
+		resp, err := hs.h.Handle(context.Background(), sqsEvent(body, body))
+		if err != nil || len(resp.BatchItemFailures) != 0 || len(hs.dlq.letters) != 1 {
+			t.Fatalf("err=%v failures=%v letters=%d", err, resp.BatchItemFailures, len(hs.dlq.letters))
+		}
+	})
+}
