@@ -100,10 +100,10 @@ done
 
 cp "$raw" "$OUT/latest.txt"
 "$BIN/benchtable" "$OUT/latest.txt" | tee "$OUT/latest.md"
-# Keep bench/PERFORMANCE.md's figures (between its bench:begin and bench:end markers) current.
+# Keep the README's Performance figures (between its bench:begin and bench:end markers) current.
 awk -v table="$OUT/latest.md" -v stamp="$(head -1 "$OUT/latest.txt" | sed 's/^# //')" '
   /<!-- bench:begin -->/ { print; print ""; print "_" stamp "_"; print ""; while ((getline line < table) > 0) print line; skip = 1; next }
   /<!-- bench:end -->/ { print ""; skip = 0 }
-  !skip { print }' bench/PERFORMANCE.md >"$WORK/PERFORMANCE.md" && mv "$WORK/PERFORMANCE.md" bench/PERFORMANCE.md
+  !skip { print }' README.md >"$WORK/README.md" && mv "$WORK/README.md" README.md
 echo >&2
 echo "bench: wrote $OUT/latest.txt (benchstat $OUT/latest.txt) and $OUT/latest.md" >&2

@@ -1,6 +1,6 @@
 // Command benchtable turns the benchmark text `make bench` saves (benchstat format: go test
 // -bench output plus the lines of benchrss, benchcompare, bench/node/upload.js and
-// benchcold) into the markdown tables of bench/PERFORMANCE.md, with issue 6's targets.
+// benchcold) into the markdown tables of the README's Performance section, with issue 6's targets.
 // Repeated runs of a benchmark (-count) are summarised by their median.
 //
 //	benchtable < bench/results/latest.txt
