@@ -106,6 +106,7 @@ type Deps struct {
 	Metrics      *metrics.Emitter // may be nil: no embedded metrics
 	Logger       *slog.Logger
 	Now          func() time.Time
+	Sleep        func(ctx context.Context, d time.Duration) error // pacing waits; a timer by default
 }
 
 // Handler is the Forwarder's SQS handler. It is safe for concurrent use.
@@ -117,6 +118,10 @@ type Handler struct {
 	// Retry-After). It outlives an invocation: a warm container keeps respecting it.
 	mu       sync.Mutex
 	cooldown map[string]time.Time
+	// paceUntil holds, per integration, when its next upload may start: set when mParticle
+	// reports the feed close to its rate limit (X-mp-rate-limit-percentage-used), so the
+	// forwarder slows down before it is throttled.
+	paceUntil map[string]time.Time
 }
 
 // New returns a Handler.
@@ -133,7 +138,10 @@ func New(deps Deps, cfg Config) *Handler {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Handler{deps: deps, cfg: cfg, cooldown: map[string]time.Time{}}
+	if deps.Sleep == nil {
+		deps.Sleep = sleepCtx
+	}
+	return &Handler{deps: deps, cfg: cfg, cooldown: map[string]time.Time{}, paceUntil: map[string]time.Time{}}
 }
 
 // ErrAllRetryable is returned when every message of a batch failed retryably, so that Lambda
@@ -415,6 +423,19 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 		}
 		return
 	}
+	if wait := h.paceWait(in.ID); wait > 0 {
+		// Close to the feed's rate limit: wait a little, unless that would run into the
+		// deadline, in which case the messages come back later.
+		dl, ok := ctx.Deadline()
+		if (ok && h.deps.Now().Add(wait).After(dl)) || h.deps.Sleep(ctx, wait) != nil {
+			for _, d := range fw.deliveries {
+				d.rec.fail(true, in.ID, "feed paced: near its mParticle rate limit")
+				d.rec.waitAtLeast(wait)
+				h.logOutcome(ctx, d.rec, in, "not_started", 0, 0, "pacing")
+			}
+			return
+		}
+	}
 	creds, err := h.deps.Credentials.Get(ctx, in.SecretID, in.SecretVersionID)
 	if err != nil {
 		// A missing or malformed secret is a configuration problem the customer fixes; keep
@@ -462,7 +483,9 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 	authFailed := false
 	var delivered []string
 	var throttleFor time.Duration
+	percentUsed := -1
 	for i, res := range results {
+		percentUsed = max(percentUsed, res.RateLimitPercentUsed)
 		d := fw.deliveries[i]
 		reason := ""
 		if res.Err != nil {
@@ -495,6 +518,7 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 	if throttleFor > 0 {
 		h.coolDown(in.ID, throttleFor)
 	}
+	h.pace(in.ID, percentUsed)
 	h.recordDelivered(ctx, in, delivered)
 	if authFailed {
 		h.markUnhealthy(ctx, in, "mParticle refused the server-to-server key and secret (401/403)")
@@ -722,4 +746,50 @@ func throttleVisibility(wait time.Duration, receiveCount int) time.Duration {
 		d *= 2
 	}
 	return min(d, maxVisibilityExtension)
+}
+
+// Pacing: above paceFrom percent of its rate limit, a feed's next upload waits up to
+// maxPace, in proportion to how close the feed is to its limit.
+const (
+	paceFrom = 80
+	maxPace  = time.Second
+)
+
+// paceDelay is the wait before a feed's next upload when mParticle said percentUsed.
+func paceDelay(percentUsed int) time.Duration {
+	if percentUsed < paceFrom {
+		return 0
+	}
+	return time.Duration(min(percentUsed, 100)-paceFrom) * maxPace / (100 - paceFrom)
+}
+
+func (h *Handler) pace(feedID string, percentUsed int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if d := paceDelay(percentUsed); d > 0 {
+		h.paceUntil[feedID] = h.deps.Now().Add(d)
+	} else {
+		delete(h.paceUntil, feedID)
+	}
+}
+
+func (h *Handler) paceWait(feedID string) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	until, ok := h.paceUntil[feedID]
+	if !ok {
+		return 0
+	}
+	return max(until.Sub(h.deps.Now()), 0)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

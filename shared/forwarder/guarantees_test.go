@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,4 +253,66 @@ func TestSameEventTwiceInOneBatchIsSentOnce(t *testing.T) {
 			t.Fatalf("err=%v failures=%v letters=%d", err, resp.BatchItemFailures, len(hs.dlq.letters))
 		}
 	})
+}
+
+// pctUploader reports the feed at a given share of its mParticle rate limit.
+type pctUploader struct {
+	fakeUploader
+	pct int
+}
+
+func (u *pctUploader) Upload(ctx context.Context, feed mparticle.Feed, batches []mparticle.Batch) []mparticle.Result {
+	out := u.fakeUploader.Upload(ctx, feed, batches)
+	for i := range out {
+		out[i].RateLimitPercentUsed = u.pct
+	}
+	return out
+}
+
+func TestPacingByRateLimitPercentUsed(t *testing.T) {
+	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
+	up := &pctUploader{pct: 95}
+	var slept []time.Duration
+	now := time.Now() // frozen: the deadline below is real time
+	hs.h.deps.Uploader, hs.h.deps.Now = up, func() time.Time { return now }
+	hs.h.deps.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))
+
+	if _, err := hs.h.Handle(context.Background(), in); err != nil || len(slept) != 0 {
+		t.Fatalf("first upload: err=%v slept=%v", err, slept)
+	}
+	// At 95% of the limit the next upload to the feed waits 750 ms first.
+	if _, err := hs.h.Handle(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 1 || slept[0] != 750*time.Millisecond {
+		t.Fatalf("slept %v, want [750ms]", slept)
+	}
+	// Too close to the deadline to wait: the message goes back instead.
+	calls := len(up.calls)
+	ctx, cancel := context.WithDeadline(context.Background(), now.Add(2500*time.Millisecond))
+	defer cancel()
+	hs.h.cfg.DeadlineMargin = 2 * time.Second
+	resp, _ := hs.h.Handle(ctx, in)
+	if len(resp.BatchItemFailures) != 1 || len(up.calls) != calls {
+		t.Fatalf("failures=%v uploads=%d, want the message back and no upload", resp.BatchItemFailures, len(up.calls)-calls)
+	}
+	if !strings.Contains(hs.logs.String(), `"reason":"pacing"`) {
+		t.Fatalf("the message was not held back by pacing: %s", hs.logs.String())
+	}
+	// Once the feed reports room again, pacing stops.
+	up.pct = 40
+	hs.h.pace("ios", 40)
+	slept = nil
+	if _, err := hs.h.Handle(context.Background(), in); err != nil || len(slept) != 0 {
+		t.Fatalf("err=%v slept=%v", err, slept)
+	}
+}
+
+func TestPaceDelay(t *testing.T) {
+	for pct, want := range map[int]time.Duration{-1: 0, 50: 0, 79: 0, 80: 0, 90: 500 * time.Millisecond, 100: time.Second, 120: time.Second} {
+		if got := paceDelay(pct); got != want {
+			t.Errorf("paceDelay(%d) = %s, want %s", pct, got, want)
+		}
+	}
 }
