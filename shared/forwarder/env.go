@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
@@ -109,7 +109,7 @@ func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) stri
 	}
 	return New(Deps{
 		Integrations: integration.NewCache(store, s.IntegrationsTTL),
-		Credentials:  credentials.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
+		Credentials:  feedcreds.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
 		Uploader:     client,
 		DeadLetters:  &SQSDeadLetters{API: sqsClient, QueueURL: s.DLQURL},
 		Health:       store,

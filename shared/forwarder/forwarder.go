@@ -16,9 +16,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -36,7 +36,7 @@ type Integrations interface {
 // Credentials returns a feed's key and secret (at the secret version the integration names,
 // or the current one) and forgets them when mParticle refuses them.
 type Credentials interface {
-	Get(ctx context.Context, secretID, versionID string) (credentials.Credentials, error)
+	Get(ctx context.Context, secretID, versionID string) (feedcreds.Credentials, error)
 	Invalidate(secretID string)
 }
 
@@ -441,7 +441,7 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 		// A missing or malformed secret is a configuration problem the customer fixes; keep
 		// the messages in the queue until then (SQS redrive bounds how long).
 		reason := "credentials unavailable"
-		if errors.Is(err, credentials.ErrNotFound) || errors.Is(err, credentials.ErrMalformed) {
+		if errors.Is(err, feedcreds.ErrNotFound) || errors.Is(err, feedcreds.ErrMalformed) {
 			h.markUnhealthy(ctx, in, "credentials secret missing or malformed")
 		}
 		for _, d := range fw.deliveries {
@@ -710,7 +710,7 @@ func (h *Handler) extendVisibility(ctx context.Context, r *record) {
 
 // freshCredentials re-reads the integration (its secret version may have changed) and its
 // secret, bypassing both caches.
-func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integration) (credentials.Credentials, error) {
+func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integration) (feedcreds.Credentials, error) {
 	h.deps.Integrations.Invalidate(in.AppID)
 	h.deps.Credentials.Invalidate(in.SecretID)
 	secretID, versionID := in.SecretID, in.SecretVersionID

@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
@@ -68,17 +68,17 @@ func (f *fakeIntegrations) ForApp(_ context.Context, appID string) ([]integratio
 
 type fakeCreds struct {
 	mu          sync.Mutex
-	values      []credentials.Credentials // successive reads return successive values
+	values      []feedcreds.Credentials // successive reads return successive values
 	reads       int
 	invalidated int
 	err         error
 }
 
-func (f *fakeCreds) Get(context.Context, string, string) (credentials.Credentials, error) {
+func (f *fakeCreds) Get(context.Context, string, string) (feedcreds.Credentials, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return credentials.Credentials{}, f.err
+		return feedcreds.Credentials{}, f.err
 	}
 	v := f.values[min(f.reads, len(f.values)-1)]
 	f.reads++
@@ -181,7 +181,7 @@ type harness struct {
 func newHarness(ins ...integration.Integration) *harness {
 	hs := &harness{
 		ins:    &fakeIntegrations{byApp: map[string][]integration.Integration{appID: ins}},
-		creds:  &fakeCreds{values: []credentials.Credentials{{Key: testKey, Secret: testSecret}}},
+		creds:  &fakeCreds{values: []feedcreds.Credentials{{Key: testKey, Secret: testSecret}}},
 		up:     &fakeUploader{},
 		dlq:    &fakeDLQ{},
 		health: &fakeHealth{},
@@ -379,7 +379,7 @@ func TestBatchesOfOneFeedShareBulkRequests(t *testing.T) {
 
 func TestRefusedCredentialsInvalidateCache(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
-	hs.creds.values = []credentials.Credentials{{Key: "old", Secret: "old"}, {Key: testKey, Secret: testSecret}}
+	hs.creds.values = []feedcreds.Credentials{{Key: "old", Secret: "old"}, {Key: testKey, Secret: testSecret}}
 	hs.up.decide = func(_ int, feed mparticle.Feed, _ mparticle.Batch) mparticle.Outcome {
 		if feed.Credentials.Key == "old" {
 			return mparticle.AuthFailed
@@ -406,7 +406,7 @@ func TestDependencyFailuresAreRetried(t *testing.T) {
 	})
 	t.Run("secret missing marks unhealthy", func(t *testing.T) {
 		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
-		hs.creds.err = credentials.ErrNotFound
+		hs.creds.err = feedcreds.ErrNotFound
 		resp, _ := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
 		if len(resp.BatchItemFailures) != 1 || len(hs.up.calls) != 0 || len(hs.health.sets) != 1 {
 			t.Fatalf("failures=%v uploads=%d health=%v", resp.BatchItemFailures, len(hs.up.calls), hs.health.sets)

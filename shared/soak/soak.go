@@ -36,9 +36,9 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/devstack"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
@@ -340,7 +340,7 @@ func (r *run) app(name string) *appSpec {
 func (r *run) newHandler() *forwarder.Handler {
 	return forwarder.New(forwarder.Deps{
 		Integrations: integration.NewCache(r.store, 30*time.Second),
-		Credentials:  credentials.NewCache(r.secrets, 5*time.Minute),
+		Credentials:  feedcreds.NewCache(r.secrets, 5*time.Minute),
 		Uploader:     r.client,
 		DeadLetters:  &forwarder.SQSDeadLetters{API: r.sqs, QueueURL: r.out.DLQURL},
 		Health:       r.store,

@@ -17,7 +17,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
@@ -109,7 +109,7 @@ type DynamoDB interface {
 // StoreDirectory reads the feeds from the local integrations table and their secrets.
 type StoreDirectory struct {
 	DB      DynamoDB
-	Secrets credentials.SecretsAPI
+	Secrets feedcreds.SecretsAPI
 	Table   string
 }
 
@@ -131,7 +131,7 @@ func (d StoreDirectory) Feeds(ctx context.Context) ([]Feed, error) {
 			if err != nil {
 				continue // deleted meanwhile
 			}
-			c, err := credentials.Parse(aws.ToString(sv.SecretString))
+			c, err := feedcreds.Parse(aws.ToString(sv.SecretString))
 			if err != nil {
 				continue
 			}

@@ -27,9 +27,9 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/namiml/mparticle-bridge/shared/credentials"
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/logging"
@@ -71,7 +71,7 @@ type Options struct {
 type Rig struct {
 	Handler      *forwarder.Handler
 	Integrations *integration.Cache
-	Credentials  *credentials.Cache
+	Credentials  *feedcreds.Cache
 	// Deliveries is the idempotency table's stand-in.
 	Deliveries *MemoryTable
 
@@ -113,7 +113,7 @@ func New(opts Options) (*Rig, error) {
 	}
 	log := logging.New(countingWriter{&r.logBytes}, opts.LogLevel)
 	r.Integrations = integration.NewCache(store{Feed()}, IntegrationsTTL)
-	r.Credentials = credentials.NewCache(secrets{}, CredentialsTTL)
+	r.Credentials = feedcreds.NewCache(secrets{}, CredentialsTTL)
 	r.Deliveries = &MemoryTable{items: map[string]bool{}}
 	r.Handler = forwarder.New(forwarder.Deps{
 		Integrations: r.Integrations,

@@ -1,7 +1,7 @@
-// Package credentials reads each integration's mParticle server-to-server key and secret
+// Package feedcreds reads each integration's mParticle server-to-server key and secret
 // from Secrets Manager and caches them per container, so a busy feed costs about one
 // secret read per TTL rather than one per message.
-package credentials
+package feedcreds
 
 import (
 	"context"
