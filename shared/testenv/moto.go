@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/namiml/mparticle-bridge/shared/repo"
 )
 
 // Region is the region every local test uses.
@@ -92,7 +94,7 @@ func findMoto() (string, error) {
 	if p := os.Getenv("MOTO_SERVER"); p != "" {
 		return p, nil
 	}
-	if root, err := moduleRoot(); err == nil {
+	if root, err := repo.Root(); err == nil {
 		p := filepath.Join(root, ".venv", "bin", "moto_server")
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
@@ -105,24 +107,7 @@ func findMoto() (string, error) {
 }
 
 // ModuleRoot returns the directory holding go.mod, searching up from the working directory.
-func ModuleRoot() (string, error) { return moduleRoot() }
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found")
-		}
-		dir = parent
-	}
-}
+func ModuleRoot() (string, error) { return repo.Root() }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

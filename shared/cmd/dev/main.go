@@ -39,6 +39,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/devtools/invoke"
 	"github.com/namiml/mparticle-bridge/shared/devtools/sqsin"
 	"github.com/namiml/mparticle-bridge/shared/logging"
+	"github.com/namiml/mparticle-bridge/shared/repo"
 )
 
 func main() {
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return errors.New("usage: dev up|token|send|demo|redrive|invoke [flags]")
 	}
-	root, err := moduleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return fmt.Errorf("run from inside the repository: %w", err)
 	}
@@ -276,22 +277,4 @@ func runInvoke(ctx context.Context, root string, args []string, log *slog.Logger
 		return err
 	}
 	return res.Response.Err()
-}
-
-// moduleRoot is the folder holding go.mod, searched upwards from the working directory.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found")
-		}
-		dir = parent
-	}
 }

@@ -2,12 +2,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/genevents"
+	"github.com/namiml/mparticle-bridge/shared/repo"
 )
 
 func main() {
@@ -18,7 +18,7 @@ func main() {
 }
 
 func run() error {
-	root, err := moduleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return err
 	}
@@ -32,21 +32,4 @@ func run() error {
 	}
 	fmt.Printf("wrote %d files to %s\n", len(files), dir)
 	return nil
-}
-
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found: run from inside the repository")
-		}
-		dir = parent
-	}
 }
