@@ -28,17 +28,16 @@ import (
 // Name is a metric name.
 type Name string
 
-// The forwarder's metrics. All are counts of (event, feed) deliveries except Invalid, which
-// counts messages, and Throttled and AuthFailed, which count feed requests refused with 429
-// and 401/403.
+// The forwarder's metrics. All are counts of (event, feed) deliveries except Invalid and
+// DeadLettered, which count messages.
 const (
 	Delivered    Name = "Delivered"    // accepted by mParticle
 	Deduplicated Name = "Deduplicated" // skipped: an earlier invocation already delivered it
 	Retried      Name = "Retried"      // given back to SQS to try again later
 	DeadLettered Name = "DeadLettered" // sent to the dead-letter queue
 	Invalid      Name = "Invalid"      // messages that are not a valid event
-	Throttled    Name = "Throttled"    // 429 answers from mParticle
-	AuthFailed   Name = "AuthFailed"   // 401/403 answers from mParticle
+	Throttled    Name = "Throttled"    // held back by a 429, or by the feed's cool-down after one
+	AuthFailed   Name = "AuthFailed"   // credentials refused (401/403) after a fresh read
 )
 
 // Names lists the metrics in the order they are written. The service-wide line always
