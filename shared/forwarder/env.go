@@ -87,16 +87,43 @@ func emitter(getenv func(string) string) *metrics.Emitter {
 	return metrics.New(metricsOut, MetricsNamespace)
 }
 
+// Option adjusts what NewFromEnv builds. The Lambda uses none; test harnesses (the soak)
+// use them to instrument the real wiring instead of copying it.
+type Option func(*wiring)
+
+type wiring struct {
+	client  mparticle.Options
+	metrics *metrics.Emitter
+}
+
+// WithClientOptions lets f adjust the mParticle client's options (HTTP client, timeouts,
+// backoff) after NewFromEnv has set its own.
+func WithClientOptions(f func(*mparticle.Options)) Option {
+	return func(w *wiring) { f(&w.client) }
+}
+
+// WithMetrics sends the embedded metrics to e, wherever the handler runs.
+func WithMetrics(e *metrics.Emitter) Option {
+	return func(w *wiring) { w.metrics = e }
+}
+
 // NewFromEnv wires a Handler from the environment and one AWS config, loaded once per
 // container by the caller.
-func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*Handler, error) {
+func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, opts ...Option) (*Handler, error) {
 	s, err := SettingsFromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("forwarder settings: %w", err)
 	}
 	// A Retry-After longer than a couple of seconds is not slept on inside the invocation:
 	// the feed's messages go back to the queue, hidden for the wait, and other feeds go on.
-	client, err := mparticle.New(mparticle.Options{BaseURL: s.MParticleBaseURL, Logger: log, MaxRetryAfter: 2 * time.Second})
+	w := wiring{
+		client:  mparticle.Options{BaseURL: s.MParticleBaseURL, Logger: log, MaxRetryAfter: 2 * time.Second},
+		metrics: emitter(getenv),
+	}
+	for _, o := range opts {
+		o(&w)
+	}
+	client, err := mparticle.New(w.client)
 	if err != nil {
 		return nil, fmt.Errorf("mparticle client: %w", err)
 	}
@@ -115,7 +142,7 @@ func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) stri
 		Health:       store,
 		Deliveries:   deliveries,
 		Visibility:   &SQSVisibility{API: sqsClient},
-		Metrics:      emitter(getenv),
+		Metrics:      w.metrics,
 		Logger:       log,
 	}, Config{
 		MaxConcurrentFeeds: s.MaxConcurrentFeeds,

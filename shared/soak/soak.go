@@ -36,11 +36,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/logging"
 
-	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/devstack"
-	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -117,16 +114,14 @@ type run struct {
 	sqs    *sqs.Client
 	out    devstack.Outputs
 
-	mp         *mpserver.Server
-	mpURL      string
-	apps       []*appSpec
-	feeds      []*feedSpec
-	tracker    *tracker
-	logs       *leakScanner
-	client     *mparticle.Client
-	store      *integrationstore.Store
-	secrets    *secretsmanager.Client
-	deliveries *deliverystore.Store
+	mp      *mpserver.Server
+	mpURL   string
+	apps    []*appSpec
+	feeds   []*feedSpec
+	tracker *tracker
+	logs    *leakScanner
+	store   *integrationstore.Store
+	secrets *secretsmanager.Client
 
 	// Expectations, filled by the producer.
 	expMu       sync.Mutex
@@ -186,7 +181,10 @@ func Run(ctx context.Context, awsCfg aws.Config, cfg Config) (*Report, error) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Pollers; i++ {
-		h := r.newHandler()
+		h, err := r.newHandler()
+		if err != nil {
+			return nil, fmt.Errorf("soak: forwarder: %w", err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -271,7 +269,6 @@ func (r *run) setup(ctx context.Context) error {
 	r.apps, r.feeds = topology(rng)
 	ddb := dynamodb.NewFromConfig(r.awsCfg)
 	r.store = integrationstore.New(ddb, out.Names.IntegrationsTable)
-	r.deliveries = deliverystore.New(ddb, out.Names.IdempotencyTable, 72*time.Hour)
 	r.secrets = secretsmanager.NewFromConfig(r.awsCfg)
 	var secrets []string
 	for _, f := range r.feeds {
@@ -309,16 +306,7 @@ func (r *run) setup(ctx context.Context) error {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     30 * time.Second,
 	})
-	r.client, err = mparticle.New(mparticle.Options{
-		BaseURL:        r.mpURL,
-		HTTPClient:     &http.Client{Transport: r.tracker},
-		RequestTimeout: r.cfg.RequestTimeout,
-		BaseBackoff:    20 * time.Millisecond,
-		MaxBackoff:     200 * time.Millisecond,
-		MaxRetryAfter:  2 * time.Second, // as NewFromEnv
-		Logger:         r.logger(),
-	})
-	return err
+	return nil
 }
 
 func (r *run) logger() *slog.Logger {
@@ -334,24 +322,24 @@ func (r *run) app(name string) *appSpec {
 	panic("soak: unknown app " + name)
 }
 
-// newHandler wires a forwarder as forwarder.NewFromEnv does, but with the soak's short
-// mParticle request timeout and an instrumented HTTP client, which the environment does not
-// configure. Keep the two in step.
-func (r *run) newHandler() *forwarder.Handler {
-	return forwarder.New(forwarder.Deps{
-		Integrations: integration.NewCache(r.store, 30*time.Second),
-		Credentials:  feedcreds.NewCache(r.secrets, 5*time.Minute),
-		Uploader:     r.client,
-		DeadLetters:  &forwarder.SQSDeadLetters{API: r.sqs, QueueURL: r.out.DLQURL},
-		Health:       r.store,
-		Deliveries:   r.deliveries,
-		Visibility:   &forwarder.SQSVisibility{API: r.sqs},
-		Metrics:      r.metrics,
-		Logger:       r.logger(),
-	}, forwarder.Config{
-		MaxConcurrentFeeds: 8,
-		DeadlineMargin:     r.cfg.DeadlineMargin,
-	})
+// newHandler builds a forwarder with the Lambda's own wiring (forwarder.NewFromEnv), plus
+// the soak's short mParticle request timeout and backoff, its instrumented HTTP transport,
+// and its metrics sink. Each poller gets its own, as each Lambda container does.
+func (r *run) newHandler() (*forwarder.Handler, error) {
+	env := map[string]string{
+		"INTEGRATIONS_TABLE": r.out.Names.IntegrationsTable,
+		"DELIVERIES_TABLE":   r.out.Names.IdempotencyTable,
+		"DLQ_URL":            r.out.DLQURL,
+		"MPARTICLE_BASE_URL": r.mpURL,
+		"DEADLINE_MARGIN_MS": strconv.FormatInt(r.cfg.DeadlineMargin.Milliseconds(), 10),
+	}
+	return forwarder.NewFromEnv(context.Background(), r.awsCfg, func(k string) string { return env[k] }, r.logger(),
+		forwarder.WithMetrics(r.metrics),
+		forwarder.WithClientOptions(func(o *mparticle.Options) {
+			o.HTTPClient = &http.Client{Transport: r.tracker}
+			o.RequestTimeout = r.cfg.RequestTimeout
+			o.BaseBackoff, o.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
+		}))
 }
 
 // produce enqueues the workload, keeping at most QueueDepth messages in the queue.
