@@ -356,6 +356,7 @@ func (s *Server) readBatches(w http.ResponseWriter, r *http.Request, bulk bool) 
 	tooLarge := &apiErr{status: http.StatusRequestEntityTooLarge, code: "REQUEST_TOO_LARGE",
 		msgs: []string{fmt.Sprintf("request body over %d bytes", mparticle.MaxRequestBytes)}}
 	if r.ContentLength > mparticle.MaxRequestBytes {
+		drain(r.Body)
 		return nil, tooLarge
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, mparticle.MaxRequestBytes))
@@ -364,6 +365,7 @@ func (s *Server) readBatches(w http.ResponseWriter, r *http.Request, bulk bool) 
 	s.mu.Unlock()
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			drain(r.Body)
 			return nil, tooLarge
 		}
 		return nil, badRequest("reading body: " + err.Error())
@@ -528,4 +530,14 @@ func writeError(w http.ResponseWriter, status int, code string, msgs ...string) 
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	io.WriteString(w, errorBody(code, msgs...))
+}
+
+// maxDrain bounds how much of a refused body is read and thrown away.
+const maxDrain = 8 << 20
+
+// drain reads the rest of a refused request body before the answer is sent. Without it the
+// server closes the connection while the client is still writing, and the client sees a
+// connection reset instead of the 413 (a race that made tests flaky).
+func drain(body io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
 }
