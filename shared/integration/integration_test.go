@@ -86,8 +86,8 @@ func TestCacheOneQueryPerTTL(t *testing.T) {
 	}
 }
 
-func TestCacheDoesNotKeepErrorsAndSharesMisses(t *testing.T) {
-	src := &countingLister{err: errors.New("throttled"), delay: 10 * time.Millisecond}
+func TestCacheSharesConcurrentMisses(t *testing.T) {
+	src := &countingLister{delay: 10 * time.Millisecond}
 	c := NewCache(src, time.Minute)
 	var wg sync.WaitGroup
 	for i := 0; i < 10; i++ {
@@ -95,11 +95,23 @@ func TestCacheDoesNotKeepErrorsAndSharesMisses(t *testing.T) {
 		go func() { defer wg.Done(); _, _ = c.ForApp(context.Background(), "a") }()
 	}
 	wg.Wait()
+	// Goroutines that started during the first read waited for it; later ones hit the cache.
 	if got := src.calls.Load(); got != 1 {
 		t.Fatalf("concurrent misses made %d queries, want 1", got)
+	}
+}
+
+func TestCacheDoesNotKeepErrors(t *testing.T) {
+	src := &countingLister{err: errors.New("throttled")}
+	c := NewCache(src, time.Minute)
+	if _, err := c.ForApp(context.Background(), "a"); err == nil {
+		t.Fatal("error not returned")
 	}
 	src.err = nil
 	if _, err := c.ForApp(context.Background(), "a"); err != nil {
 		t.Fatalf("error was cached: %v", err)
+	}
+	if got := src.calls.Load(); got != 2 {
+		t.Fatalf("queries = %d, want 2 (the failed read is not kept)", got)
 	}
 }
