@@ -273,7 +273,7 @@ func TestPacingByRateLimitPercentUsed(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 	up := &pctUploader{pct: 95}
 	var slept []time.Duration
-	now := time.Now() // frozen: the deadline below is real time
+	now := time.Unix(1_700_000_000, 0)
 	hs.h.deps.Uploader, hs.h.deps.Now = up, func() time.Time { return now }
 	hs.h.deps.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))
@@ -288,11 +288,15 @@ func TestPacingByRateLimitPercentUsed(t *testing.T) {
 	if len(slept) != 1 || slept[0] != 750*time.Millisecond {
 		t.Fatalf("slept %v, want [750ms]", slept)
 	}
-	// Too close to the deadline to wait: the message goes back instead.
+	// Too close to the deadline to wait: the message goes back instead. The handler's clock
+	// is put just before the (real) deadline, so the outcome does not hang on timing.
 	calls := len(up.calls)
-	ctx, cancel := context.WithDeadline(context.Background(), now.Add(2500*time.Millisecond))
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(30*time.Second))
 	defer cancel()
 	hs.h.cfg.DeadlineMargin = 2 * time.Second
+	late := time.Now().Add(29 * time.Second)
+	hs.h.deps.Now = func() time.Time { return late }
+	hs.h.pace("ios", 95)
 	resp, _ := hs.h.Handle(ctx, in)
 	if len(resp.BatchItemFailures) != 1 || len(up.calls) != calls {
 		t.Fatalf("failures=%v uploads=%d, want the message back and no upload", resp.BatchItemFailures, len(up.calls)-calls)
