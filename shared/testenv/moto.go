@@ -4,22 +4,17 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
+	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/repo"
 )
 
@@ -61,74 +56,34 @@ func Config(t testing.TB) aws.Config {
 
 func start() (string, error) {
 	if ep := os.Getenv("AWS_ENDPOINT_URL_TEST"); ep != "" {
-		return ep, waitReady(ep, 5*time.Second)
-	}
-	bin, err := findMoto()
-	if err != nil {
-		return "", err
-	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	// The server dies with the test binary, even when the binary is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if os.Getenv("MOTO_VERBOSE") == "" {
-		cmd.Stdout, cmd.Stderr = nil, nil
-	} else {
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
-	}
-	ep := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(ep, 20*time.Second); err != nil {
-		_ = cmd.Process.Kill()
-		return "", err
-	}
-	return ep, nil
-}
-
-func findMoto() (string, error) {
-	if p := os.Getenv("MOTO_SERVER"); p != "" {
-		return p, nil
-	}
-	if root, err := repo.Root(); err == nil {
-		p := filepath.Join(root, ".venv", "bin", "moto_server")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
+		if !motoproc.Ready(context.Background(), ep) {
+			return "", fmt.Errorf("AWS_ENDPOINT_URL_TEST=%s does not answer as moto", ep)
 		}
+		return ep, nil
 	}
-	if p, err := exec.LookPath("moto_server"); err == nil {
-		return p, nil
+	root, err := repo.Root()
+	if err != nil {
+		return "", err
 	}
-	return "", errors.New("moto_server not found in MOTO_SERVER, .venv/bin or PATH")
+	bin, err := motoproc.Find(root)
+	if err != nil {
+		return "", err
+	}
+	port, err := motoproc.FreePort()
+	if err != nil {
+		return "", err
+	}
+	var out io.Writer // discarded
+	if os.Getenv("MOTO_VERBOSE") != "" {
+		out = os.Stderr
+	}
+	// Never stopped: it dies with the test binary (motoproc sets Pdeathsig).
+	srv, err := motoproc.Start(context.Background(), bin, port, out)
+	if err != nil {
+		return "", err
+	}
+	return srv.URL, nil
 }
 
-// ModuleRoot returns the directory holding go.mod, searching up from the working directory.
+// ModuleRoot returns the directory holding go.mod, searched up from the working directory.
 func ModuleRoot() (string, error) { return repo.Root() }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitReady(ep string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		resp, err := http.Get(ep + "/moto-api/data.json")
-		if err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("moto at %s not ready after %s: %w", ep, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -40,6 +40,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/namiml/mparticle-bridge/shared/devstack"
+	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/forwarder/benchinvoke"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
@@ -215,7 +216,7 @@ var (
 // RSS of a large one, and stops the emulator.
 func coldStart(ctx context.Context, f flags, env []string, body []byte, measureRSS bool, rig *benchinvoke.Rig) (result, error) {
 	var res result
-	port, err := freePort()
+	port, err := motoproc.FreePort()
 	if err != nil {
 		return res, err
 	}
@@ -373,15 +374,6 @@ func statusKB(pid int, name string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s for pid %d", name, pid)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func median(xs []float64) float64 { return quantile(xs, 0.5) }
