@@ -9,12 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/namiml/mparticle-bridge/shared/ttlcache"
 )
 
 // Credentials is a feed's server-to-server key and secret. Its String and GoString methods
@@ -50,90 +51,35 @@ func Parse(s string) (Credentials, error) {
 	return c, nil
 }
 
-// Cache is a per-container TTL cache of credentials by secret id. Concurrent misses for the
-// same id share one read.
+// Cache is a per-container TTL cache of credentials by secret id and version. Concurrent
+// misses for the same secret share one read.
 type Cache struct {
-	api SecretsAPI
-	ttl time.Duration
-	now func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]*entry
-	reads   int64
-}
-
-type entry struct {
-	ready   chan struct{} // closed when creds/err are set
-	creds   Credentials
-	err     error
-	fetched time.Time
+	api   SecretsAPI
+	cache *ttlcache.Cache[Credentials]
 }
 
 // NewCache returns a cache that keeps each secret for ttl.
 func NewCache(api SecretsAPI, ttl time.Duration) *Cache {
-	return &Cache{api: api, ttl: ttl, now: time.Now, entries: map[string]*entry{}}
+	return &Cache{api: api, cache: ttlcache.New[Credentials](ttl)}
 }
 
 // Get returns the credentials stored in the secret id (a name or ARN), at versionID when
 // set (the version the integration item points to), else the AWSCURRENT version.
 func (c *Cache) Get(ctx context.Context, id, versionID string) (Credentials, error) {
-	key := id + "\x00" + versionID
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	if ok {
-		select {
-		case <-e.ready:
-			if e.err == nil && c.now().Sub(e.fetched) < c.ttl {
-				c.mu.Unlock()
-				return e.creds, nil
-			}
-			ok = false // expired or failed: read again
-		default: // a read is in flight: wait for it below
-		}
-	}
-	if !ok {
-		e = &entry{ready: make(chan struct{})}
-		c.entries[key] = e
-		c.reads++
-		c.mu.Unlock()
-		e.creds, e.err = c.read(ctx, id, versionID)
-		e.fetched = c.now()
-		close(e.ready)
-		return e.creds, e.err
-	}
-	c.mu.Unlock()
-	select {
-	case <-e.ready:
-		return e.creds, e.err
-	case <-ctx.Done():
-		return Credentials{}, fmt.Errorf("credentials: waiting for secret read: %w", ctx.Err())
-	}
+	return c.cache.Get(ctx, id+"\x00"+versionID, func(ctx context.Context) (Credentials, error) {
+		return c.read(ctx, id, versionID)
+	})
 }
 
 // Invalidate drops the cached values of secret id (every version), so the next Get reads
 // the secret again (after mParticle refused it: the secret may have been rotated).
 func (c *Cache) Invalidate(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	prefix := id + "\x00"
-	for key, e := range c.entries {
-		if !strings.HasPrefix(key, prefix) {
-			continue
-		}
-		select {
-		case <-e.ready:
-			delete(c.entries, key)
-		default: // a fresh read is already in flight
-		}
-	}
+	c.cache.Invalidate(func(key string) bool { return strings.HasPrefix(key, prefix) })
 }
 
 // Reads returns how many secret reads the cache has made (for tests and metrics).
-func (c *Cache) Reads() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reads
-}
+func (c *Cache) Reads() int64 { return c.cache.Loads() }
 
 func (c *Cache) read(ctx context.Context, id, versionID string) (Credentials, error) {
 	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}

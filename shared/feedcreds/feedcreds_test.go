@@ -48,7 +48,7 @@ func TestCacheHonoursTTLAndInvalidate(t *testing.T) {
 	f := &fakeSecrets{values: map[string]string{"s1": `{"key":"k1","secret":"sec1"}`}}
 	c := NewCache(f, time.Minute)
 	now := time.Unix(1000, 0)
-	c.now = func() time.Time { return now }
+	c.cache.Now = func() time.Time { return now }
 	ctx := context.Background()
 
 	for i := 0; i < 5; i++ {

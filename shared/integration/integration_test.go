@@ -61,7 +61,7 @@ func TestCacheOneQueryPerTTL(t *testing.T) {
 	src := &countingLister{}
 	c := NewCache(src, 30*time.Second)
 	now := time.Unix(0, 0)
-	c.now = func() time.Time { return now }
+	c.cache.Now = func() time.Time { return now }
 	ctx := context.Background()
 	for i := 0; i < 100; i++ {
 		if _, err := c.ForApp(ctx, "a"); err != nil {
