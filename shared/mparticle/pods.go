@@ -71,3 +71,18 @@ func parseBaseURL(raw string) (string, error) {
 	}
 	return u.Scheme + "://" + u.Host, nil
 }
+
+// KeyPod returns the pod a server-to-server key names by its prefix ("us2-..." is US2's),
+// and false for a key without a known pod prefix. mParticle issues keys of the non-default
+// pods with such a prefix; a key without one says nothing about its pod.
+func KeyPod(key string) (string, bool) {
+	prefix, _, found := strings.Cut(strings.TrimSpace(key), "-")
+	if !found {
+		return "", false
+	}
+	p := strings.ToUpper(prefix)
+	if _, ok := podBaseURLs[p]; !ok {
+		return "", false
+	}
+	return p, true
+}
