@@ -100,8 +100,10 @@ clean-all: clean
 # --- local development (see shared/devtools) ---
 # Ports and knobs (environment): LOCAL_AWS_PORT=4566 API_PORT=3000 MPARTICLE_PORT=9999,
 # MPARTICLE_BASE_URL (a real or other mParticle endpoint instead of the built-in one),
-# LOCAL_VISIBILITY_TIMEOUT=10s (how soon a failed message comes back; 0 keeps the queue's
-# 180 s, as deployed), LOCAL_BATCH_WINDOW (default: the template's), LOG_LEVEL=INFO.
+# LOCAL_VISIBILITY_TIMEOUT=10s (how soon a message whose invocation crashed comes back; 0 keeps
+# the queue's 180 s, as deployed), LOCAL_RETRY_BACKOFF_UNIT=1s (a failed message comes back after
+# 1, 2, 4, 8, 16, then every 30 units; 0 keeps the deployed minute), LOCAL_BATCH_WINDOW
+# (default: the template's), LOG_LEVEL=INFO.
 
 # The Lambda Runtime Interface Emulator, pinned (shared/devtools/rie holds the same version).
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
@@ -184,7 +186,8 @@ benchstat: $(BENCHSTAT_STAMP)
 # fuzz: every Go fuzz target for FUZZTIME (go test -fuzz takes one target of one package at a
 # time). fuzz-api: schemathesis against the Integrations API served on moto (shared/cmd/apiserve),
 # with its own pinned venv inside .venv (rebuilt with it). soak: the full soak test
-# (shared/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one). ci-fuzz: both fuzzers
+# (shared/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one), with SOAK_OUTAGE of
+# mParticle answering only 503 midway (0 for none). ci-fuzz: both fuzzers
 # within CI's budget, about 10 s per Go target plus API_FUZZ_SECONDS of schemathesis.
 SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_VENV  := $(VENV)/fuzz
@@ -194,6 +197,7 @@ API_FUZZ_SECONDS ?= 45
 API_FUZZ_SEED    ?= 1
 SOAK_EVENTS      ?= 20000
 SOAK_SEED        ?= 1
+SOAK_OUTAGE      ?= 60s
 
 .PHONY: fuzz fuzz-api ci-fuzz soak
 
@@ -217,7 +221,7 @@ fuzz:
 	if [ "$$targets" -eq 0 ]; then echo "fuzz: no fuzz targets found"; exit 1; fi; \
 	echo "fuzz: $$targets targets, no failure"
 
-## fuzz-api: schemathesis on the Integrations API for API_FUZZ_SECONDS, plus isolation and secret checks.
+## fuzz-api: schemathesis (every check) on the Integrations API for API_FUZZ_SECONDS, plus isolation and secret checks.
 fuzz-api: $(FUZZ_STAMP)
 	go run ./shared/cmd/apiserve -st $(FUZZ_VENV)/bin/st -max-time $(API_FUZZ_SECONDS) -seed $(API_FUZZ_SEED)
 
@@ -226,6 +230,6 @@ ci-fuzz:
 	$(MAKE) fuzz FUZZTIME=10s
 	$(MAKE) fuzz-api
 
-## soak: the full soak test (SOAK_EVENTS messages under injected faults; several minutes).
+## soak: the full soak test (SOAK_EVENTS messages under injected faults and an outage; several minutes).
 soak: $(STAMP)
-	go run ./shared/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED)
+	go run ./shared/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED) -outage $(SOAK_OUTAGE)

@@ -206,17 +206,23 @@ func (h *Handler) list(ctx context.Context, req *events.APIGatewayV2HTTPRequest,
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
+	// A parameter given empty is malformed, not absent: "?limit=" is no page size.
 	limit := DefaultLimit
-	if v := q.Get("limit"); v != "" {
+	if q.Has("limit") {
+		v := q.Get("limit")
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxLimit {
+		if err != nil || !allDigits(v) || n < 1 || n > MaxLimit {
 			return events.APIGatewayV2HTTPResponse{}, badRequest(CodeInvalidParameter, "limit", "limit must be an integer from 1 to %d", MaxLimit)
 		}
 		limit = n
 	}
-	page, err := h.store.List(ctx, appID, limit, q.Get("next"))
+	next := q.Get("next")
+	if q.Has("next") && next == "" {
+		return events.APIGatewayV2HTTPResponse{}, badRequest(CodeInvalidParameter, "next", "next must be the next token of a page")
+	}
+	page, err := h.store.List(ctx, appID, limit, next)
 	if errors.Is(err, integrationstore.ErrBadCursor) {
-		return events.APIGatewayV2HTTPResponse{}, badRequest(CodeInvalidParameter, "next", "next is not a token from this list")
+		return events.APIGatewayV2HTTPResponse{}, badRequest(CodeInvalidParameter, "next", "next must be the next token of a page")
 	}
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, internal(err)
@@ -244,10 +250,15 @@ func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	next, creds, aerr := apply(defaults(), in, true)
+	c, aerr := checkInput(in, true)
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
+	next, aerr := apply(defaults(), c, true)
+	if aerr != nil {
+		return events.APIGatewayV2HTTPResponse{}, aerr
+	}
+	creds := c.Credentials
 	id, err := h.newID()
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, internal(err)
@@ -284,69 +295,83 @@ func (h *Handler) discardSecret(ctx context.Context, appID, id string) {
 	}
 }
 
+// maxWriteAttempts bounds how often PATCH and DELETE re-read an integration that changed
+// between their read and their conditional write, to evaluate If-Match against the new
+// version (it may still match: "*", or a list naming it).
+const maxWriteAttempts = 3
+
+// patch applies a merge patch. The order follows RFC 9110, section 13.2.1: a request that
+// is malformed, or invalid on its own, is refused as such whatever its If-Match; then a
+// missing If-Match is 428, an integration that does not exist 404, and only then is the
+// precondition evaluated (412) and the change checked against the stored integration (422).
 func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id string) (events.APIGatewayV2HTTPResponse, *apiError) {
 	in, aerr := readInput(req, "application/json", "application/merge-patch+json")
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	ifMatch := header(req, "If-Match")
-	if ifMatch == "" {
-		return events.APIGatewayV2HTTPResponse{}, errorf(http.StatusPreconditionRequired, CodePreconditionRequired, "If-Match",
-			"If-Match with the integration's ETag is required")
-	}
-	expected, aerr := parseIfMatch(ifMatch)
+	c, aerr := checkInput(in, false)
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	cur, err := h.store.Get(ctx, appID, id)
-	if errors.Is(err, integrationstore.ErrNotFound) {
-		return events.APIGatewayV2HTTPResponse{}, notFound()
-	}
-	if err != nil {
-		return events.APIGatewayV2HTTPResponse{}, internal(err)
-	}
-	if cur.Version != expected {
-		return events.APIGatewayV2HTTPResponse{}, stale(cur.Version)
-	}
-	next, creds, aerr := apply(cur, in, false)
+	cond, aerr := ifMatch(req)
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	if in.empty() {
-		return jsonResponse(http.StatusOK, toResource(cur), map[string]string{"ETag": etag(cur.Version)}), nil
-	}
-	now := h.now().UTC().Truncate(time.Millisecond)
-	next.UpdatedAt = now
-
-	var staged string
-	if creds != nil {
-		if cur.SecretID == "" {
-			return events.APIGatewayV2HTTPResponse{}, internal(errors.New("integration has no secret to rotate"))
+	var staged string // the new credentials' secret version, staged once
+	for attempt := 1; ; attempt++ {
+		cur, err := h.store.Get(ctx, appID, id)
+		if errors.Is(err, integrationstore.ErrNotFound) {
+			return events.APIGatewayV2HTTPResponse{}, notFound()
 		}
-		// Staged, not current: nobody reads it until the item below points at it.
-		staged, err = h.secrets.Stage(ctx, cur.SecretID, secretstore.Credentials{Key: creds.Key, Secret: creds.Secret})
 		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, internal(err)
 		}
-		next.SecretVersionID, next.KeyHint, next.CredentialsUpdatedAt = staged, keyHint(creds.Key), now
-	}
-	switch err := h.store.Update(ctx, &next, cur.Version); {
-	case errors.Is(err, integrationstore.ErrVersionConflict):
-		return events.APIGatewayV2HTTPResponse{}, stale(-1)
-	case errors.Is(err, integrationstore.ErrNotFound):
-		return events.APIGatewayV2HTTPResponse{}, notFound()
-	case err != nil:
-		return events.APIGatewayV2HTTPResponse{}, internal(err)
-	}
-	if staged != "" {
-		// The item already names the staged version, so the update stands either way;
-		// promotion keeps readers of AWSCURRENT in step.
-		if err := h.secrets.Promote(ctx, cur.SecretID, staged); err != nil {
-			h.log.ErrorContext(ctx, "new credentials saved but not promoted to AWSCURRENT",
-				"app_id", appID, "integration_id", id, "secret_version_id", staged, "error", err.Error())
+		if !cond.matches(cur.Version) {
+			return events.APIGatewayV2HTTPResponse{}, stale(cur.Version)
 		}
+		next, aerr := apply(cur, c, false)
+		if aerr != nil {
+			return events.APIGatewayV2HTTPResponse{}, aerr
+		}
+		if c.empty() {
+			return jsonResponse(http.StatusOK, toResource(cur), map[string]string{"ETag": etag(cur.Version)}), nil
+		}
+		now := h.now().UTC().Truncate(time.Millisecond)
+		next.UpdatedAt = now
+		if c.Credentials != nil {
+			if cur.SecretID == "" {
+				return events.APIGatewayV2HTTPResponse{}, internal(errors.New("integration has no secret to rotate"))
+			}
+			if staged == "" {
+				// Staged, not current: nobody reads it until the item below points at it.
+				staged, err = h.secrets.Stage(ctx, cur.SecretID, secretstore.Credentials{Key: c.Credentials.Key, Secret: c.Credentials.Secret})
+				if err != nil {
+					return events.APIGatewayV2HTTPResponse{}, internal(err)
+				}
+			}
+			next.SecretVersionID, next.KeyHint, next.CredentialsUpdatedAt = staged, keyHint(c.Credentials.Key), now
+		}
+		switch err := h.store.Update(ctx, &next, cur.Version); {
+		case errors.Is(err, integrationstore.ErrVersionConflict):
+			if attempt < maxWriteAttempts {
+				continue
+			}
+			return events.APIGatewayV2HTTPResponse{}, stale(-1)
+		case errors.Is(err, integrationstore.ErrNotFound):
+			return events.APIGatewayV2HTTPResponse{}, notFound()
+		case err != nil:
+			return events.APIGatewayV2HTTPResponse{}, internal(err)
+		}
+		if staged != "" {
+			// The item already names the staged version, so the update stands either way;
+			// promotion keeps readers of AWSCURRENT in step.
+			if err := h.secrets.Promote(ctx, cur.SecretID, staged); err != nil {
+				h.log.ErrorContext(ctx, "new credentials saved but not promoted to AWSCURRENT",
+					"app_id", appID, "integration_id", id, "secret_version_id", staged, "error", err.Error())
+			}
+		}
+		return jsonResponse(http.StatusOK, toResource(next), map[string]string{"ETag": etag(next.Version)}), nil
 	}
-	return jsonResponse(http.StatusOK, toResource(next), map[string]string{"ETag": etag(next.Version)}), nil
 }
 
 func stale(current int64) *apiError {
@@ -358,34 +383,66 @@ func stale(current int64) *apiError {
 	return aerr
 }
 
+// delete removes an integration. Like PATCH it requires If-Match ("*" deletes whatever
+// version exists), so a client never deletes a configuration it has not seen.
 func (h *Handler) delete(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id string) (events.APIGatewayV2HTTPResponse, *apiError) {
-	expected := int64(-1)
-	if v := header(req, "If-Match"); v != "" {
-		var aerr *apiError
-		if expected, aerr = parseIfMatch(v); aerr != nil {
-			return events.APIGatewayV2HTTPResponse{}, aerr
-		}
+	cond, aerr := ifMatch(req)
+	if aerr != nil {
+		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	switch err := h.store.Delete(ctx, appID, id, expected); {
-	case errors.Is(err, integrationstore.ErrNotFound):
-		// The item may be gone because an earlier DELETE failed after removing it: finish
-		// that delete's work (idempotent; nothing happens for an id that never existed).
-		if err := h.secrets.ScheduleDelete(ctx, appID, id); err != nil {
+	for attempt := 1; ; attempt++ {
+		cur, err := h.store.Get(ctx, appID, id)
+		if errors.Is(err, integrationstore.ErrNotFound) {
+			return events.APIGatewayV2HTTPResponse{}, h.deleted(ctx, appID, id)
+		}
+		if err != nil {
 			return events.APIGatewayV2HTTPResponse{}, internal(err)
 		}
-		return events.APIGatewayV2HTTPResponse{}, notFound()
-	case errors.Is(err, integrationstore.ErrVersionConflict):
-		return events.APIGatewayV2HTTPResponse{}, stale(-1)
-	case err != nil:
-		return events.APIGatewayV2HTTPResponse{}, internal(err)
+		if !cond.matches(cur.Version) {
+			return events.APIGatewayV2HTTPResponse{}, stale(cur.Version)
+		}
+		switch err := h.store.Delete(ctx, appID, id, cur.Version); {
+		case errors.Is(err, integrationstore.ErrNotFound):
+			return events.APIGatewayV2HTTPResponse{}, h.deleted(ctx, appID, id)
+		case errors.Is(err, integrationstore.ErrVersionConflict):
+			if attempt < maxWriteAttempts {
+				continue
+			}
+			return events.APIGatewayV2HTTPResponse{}, stale(-1)
+		case err != nil:
+			return events.APIGatewayV2HTTPResponse{}, internal(err)
+		}
+		if err := h.secrets.ScheduleDelete(ctx, appID, id); err != nil {
+			return events.APIGatewayV2HTTPResponse{}, &apiError{
+				Status: http.StatusInternalServerError, Code: CodeCleanupPending, cause: err,
+				Message: "the integration was deleted but its credentials could not be scheduled for deletion; retry the DELETE",
+			}
+		}
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: baseHeaders()}, nil
 	}
+}
+
+// deleted answers a DELETE of an integration that is not there. It may be gone because an
+// earlier DELETE failed after removing it: finish that delete's work (idempotent; nothing
+// happens for an id that never existed).
+func (h *Handler) deleted(ctx context.Context, appID, id string) *apiError {
 	if err := h.secrets.ScheduleDelete(ctx, appID, id); err != nil {
-		return events.APIGatewayV2HTTPResponse{}, &apiError{
-			Status: http.StatusInternalServerError, Code: CodeCleanupPending, cause: err,
-			Message: "the integration was deleted but its credentials could not be scheduled for deletion; retry the DELETE",
+		return internal(err)
+	}
+	return notFound()
+}
+
+// allDigits reports whether s is a non-empty string of ASCII digits (no sign, no space).
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: baseHeaders()}, nil
+	return true
 }
 
 // readInput checks the content type and size and strictly decodes a JSON body.

@@ -51,7 +51,7 @@ func TestLifecycle(t *testing.T) {
 			}
 			wantFields := map[string]any{
 				"app_id": app, "name": "iOS feed", "enabled": false, "scope": "platform",
-				"app_platform_id": "plat-ios-1", "platform": "ios", "pod": "US1",
+				"app_platform_id": "plat-ios-1", "platform": "ios", "pod": nil, "endpoint": "partner",
 				"customer_id_source": "external_id", "version": float64(1),
 			}
 			for k, want := range wantFields {
@@ -119,7 +119,7 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("patch: %d %s", r.status, r.body)
 			}
 			p := r.json(t)
-			if p["name"] != "iOS production" || p["pod"] != "EU1" || p["customer_id_source"] != "nami_user_id" ||
+			if p["name"] != "iOS production" || p["pod"] != "EU1" || p["endpoint"] != "pod" || p["customer_id_source"] != "nami_user_id" ||
 				p["enabled"] != true || p["app_platform_id"] != "plat-ios-1" || p["credentials"].(map[string]any)["key_hint"] != cv["key_hint"] {
 				t.Fatalf("after patch: %s", r.body)
 			}
@@ -165,7 +165,8 @@ func TestLifecycle(t *testing.T) {
 				t.Fatalf("delete with stale If-Match: %d", r.status)
 			}
 
-			r = e.do(tr, call{method: http.MethodDelete, path: itemPath(app, id), token: tok})
+			r = e.do(tr, call{method: http.MethodDelete, path: itemPath(app, id), token: tok,
+				headers: map[string]string{"If-Match": `"3"`}})
 			if r.status != http.StatusNoContent || len(r.body) != 0 {
 				t.Fatalf("delete: %d %s", r.status, r.body)
 			}
@@ -174,7 +175,7 @@ func TestLifecycle(t *testing.T) {
 			}
 			for _, c := range []call{
 				{method: http.MethodGet, path: itemPath(app, id), token: tok},
-				{method: http.MethodDelete, path: itemPath(app, id), token: tok},
+				{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: map[string]string{"If-Match": `"3"`}},
 				{method: http.MethodPatch, path: itemPath(app, id), token: tok, body: `{"name":"x"}`, headers: map[string]string{"If-Match": `"3"`}},
 			} {
 				if r := e.do(tr, c); r.status != http.StatusNotFound {
@@ -257,7 +258,7 @@ func TestAuth(t *testing.T) {
 		{method: http.MethodPost, path: collectionPath(app), body: body},
 		{method: http.MethodGet, path: itemPath(app, id)},
 		{method: http.MethodPatch, path: itemPath(app, id), body: `{"name":"hijacked"}`, headers: map[string]string{"If-Match": `"1"`}},
-		{method: http.MethodDelete, path: itemPath(app, id)},
+		{method: http.MethodDelete, path: itemPath(app, id), headers: map[string]string{"If-Match": "*"}},
 	}
 	for _, tr := range transports {
 		for _, c := range routes {

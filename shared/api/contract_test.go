@@ -9,11 +9,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 var (
@@ -123,16 +126,7 @@ func checkContract(t *testing.T, method, path string, r result) {
 // validRequest checks that a body the tests treat as valid is valid per the spec too.
 func validRequest(t *testing.T, method, path, body string) {
 	t.Helper()
-	_, op := operation(loadSpec(t), method, path)
-	if op == nil || op.RequestBody == nil {
-		t.Fatalf("no request body in the spec for %s %s", method, path)
-	}
-	var v any
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		t.Fatal(err)
-	}
-	schema := op.RequestBody.Value.Content.Get("application/json").Schema.Value
-	if err := schema.VisitJSON(v, openapi3.VisitAsRequest(), openapi3.EnableFormatValidation()); err != nil {
+	if err := specRequestError(t, method, path, body); err != nil {
 		t.Fatalf("request body the tests send as valid is invalid per the spec: %v", err)
 	}
 }
@@ -179,8 +173,11 @@ func TestEverySpecOperationIsServed(t *testing.T) {
 			validRequest(t, o.method, path, c.body)
 		}
 		for i, tr := range transports {
-			if o.method == http.MethodPatch {
-				c.headers = map[string]string{"If-Match": fmt.Sprintf(`"%d"`, i+1)}
+			switch o.method {
+			case http.MethodPatch:
+				c.headers = ifMatch(fmt.Sprintf(`"%d"`, i+1))
+			case http.MethodDelete:
+				c.headers = ifMatch("*")
 			}
 			r := e.do(tr, c)
 			if r.status == http.StatusMethodNotAllowed || r.status >= 400 && !(o.method == http.MethodDelete && i > 0 && r.status == http.StatusNotFound) {
@@ -225,4 +222,90 @@ func TestSpecDocumentsTheRules(t *testing.T) {
 	if limit.Max == nil || int(*limit.Max) != api.MaxLimit || limit.Default != float64(api.DefaultLimit) {
 		t.Errorf("limit schema max %v default %v", limit.Max, limit.Default)
 	}
+	if got := s["Cursor"].Value.Pattern; got != integrationstore.CursorPattern {
+		t.Errorf("Cursor pattern %q, want integrationstore.CursorPattern %q", got, integrationstore.CursorPattern)
+	}
+
+	// The pods are the mparticle package's, in its order.
+	var caseless []string
+	for _, p := range mparticle.Pods() {
+		var b strings.Builder
+		for _, c := range p {
+			if unicode.IsLetter(c) {
+				fmt.Fprintf(&b, "[%c%c]", c, unicode.ToLower(c))
+			} else {
+				b.WriteRune(c)
+			}
+		}
+		caseless = append(caseless, b.String())
+	}
+	if got, want := s["PodInput"].Value.Pattern, "^("+strings.Join(caseless, "|")+")?$"; got != want {
+		t.Errorf("PodInput pattern %q, want %q", got, want)
+	}
+	want := []any{}
+	for _, p := range mparticle.Pods() {
+		want = append(want, p)
+	}
+	if got := s["Pod"].Value.Enum; fmt.Sprint(got) != fmt.Sprint(append(want, nil)) || !s["Pod"].Value.Nullable {
+		t.Errorf("Pod enum %v, want %v and null", got, want)
+	}
+	if got := fmt.Sprint(s["Endpoint"].Value.Enum); got != fmt.Sprint([]string{api.EndpointPartner, api.EndpointPod}) {
+		t.Errorf("Endpoint enum %s", got)
+	}
+
+	// Both writes require If-Match.
+	item := doc.Paths.Find("/v1/apps/{app_id}/integrations/mparticle/{id}")
+	for method, op := range map[string]*openapi3.Operation{"PATCH": item.Patch, "DELETE": item.Delete} {
+		p := op.Parameters.GetByInAndName("header", "If-Match")
+		if p == nil || !p.Required || op.Responses.Status(412) == nil || op.Responses.Status(428) == nil {
+			t.Errorf("%s: If-Match not required, or 412/428 not declared", method)
+		}
+	}
+}
+
+// TestSpecStatesTheInputRules holds the schema patterns of name and pod to the handler's
+// own checks, on the values where they could part: every kind of white space and control
+// character, letter case, and look-alike letters.
+func TestSpecStatesTheInputRules(t *testing.T) {
+	doc := loadSpec(t)
+	name := doc.Components.Schemas["Name"].Value
+	names := []string{"a", " a ", "a b", "", " ", "é", "\u00a0", "\u3000", "\u00a0x", "x\u3000", "\u200b", "\ufeff", "\ufeffx",
+		"\u0085", "a\u0085", "\u00ad", "\U0001F600", strings.Repeat("x", 100), strings.Repeat("x", 101), " " + strings.Repeat("x", 99)}
+	for r := rune(0); r <= 0x3000; r++ {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == 0xa0 || r == 0xa1 {
+			names = append(names, string(r), "a"+string(r), string(r)+"a")
+		}
+	}
+	for _, n := range names {
+		_, aerr := api.CheckName(n)
+		if specErr := name.VisitJSON(n); (specErr == nil) != (aerr == nil) {
+			t.Errorf("name %+q: spec says %v, API says %v", n, specErr, aerr)
+		}
+	}
+	pod := doc.Components.Schemas["PodInput"].Value
+	for _, p := range []string{"", "US1", "us1", "uS2", "Eu1", "au1", "US3", "US", "US11", " US1", "US1 ", "u\u017f1", "\u0130u1", "EU1\n", "us-1"} {
+		_, ok := api.CanonicalPod(p)
+		if specErr := pod.VisitJSON(p); (specErr == nil) != ok {
+			t.Errorf("pod %+q: spec says %v, API accepts %v", p, specErr, ok)
+		}
+	}
+	if err := pod.VisitJSON(nil); err != nil {
+		t.Errorf("pod null refused by the spec: %v", err)
+	}
+}
+
+// specRequestError validates a request body against the operation's schema in
+// openapi.yaml: nil when the spec accepts it.
+func specRequestError(t *testing.T, method, path, body string) error {
+	t.Helper()
+	_, op := operation(loadSpec(t), method, path)
+	if op == nil || op.RequestBody == nil {
+		t.Fatalf("no request body in the spec for %s %s", method, path)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	schema := op.RequestBody.Value.Content.Get("application/json").Schema.Value
+	return schema.VisitJSON(v, openapi3.VisitAsRequest(), openapi3.EnableFormatValidation())
 }

@@ -294,6 +294,47 @@ func TestRotationFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("lost race with If-Match *: the change is applied to the winner's version", func(t *testing.T) {
+		e, f, app, tok, id, _ := setup(t)
+		f.before["UpdateItem"] = func() {
+			r := e.do(viaEvent, call{method: http.MethodPatch, path: itemPath(app, id), body: `{"enabled":false}`, token: tok, headers: ifMatch(`"1"`)})
+			if r.status != http.StatusOK {
+				t.Errorf("competing PATCH: %d %s", r.status, r.body)
+			}
+		}
+		key, secret := e.creds()
+		body := fmt.Sprintf(`{"name":"star","credentials":{"key":%q,"secret":%q}}`, key, secret)
+		r := e.do(viaEvent, call{method: http.MethodPatch, path: itemPath(app, id), body: body, token: tok, headers: ifMatch("*")})
+		if r.status != http.StatusOK || r.headers.Get("ETag") != `"3"` {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		it, _ := e.item(app, id)
+		if it.Version != 3 || it.Name != "star" || it.Enabled || it.KeyHint != key[len(key)-4:] {
+			t.Fatalf("item v%d %q enabled %v: one of the two changes is lost", it.Version, it.Name, it.Enabled)
+		}
+		for _, v := range []string{"", it.SecretVersionID} {
+			if k, _, err := e.secretValue(it.SecretID, v); err != nil || k != key {
+				t.Fatalf("secret (version %q) does not hold the new credentials (err %v)", v, err)
+			}
+		}
+	})
+
+	t.Run("lost race for DELETE: 412, nothing deleted", func(t *testing.T) {
+		e, f, app, tok, id, _ := setup(t)
+		f.before["DeleteItem"] = func() {
+			if r := e.do(viaEvent, call{method: http.MethodPatch, path: itemPath(app, id), body: `{"enabled":false}`, token: tok, headers: ifMatch(`"1"`)}); r.status != http.StatusOK {
+				t.Errorf("competing PATCH: %d %s", r.status, r.body)
+			}
+		}
+		r := e.do(viaEvent, call{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: ifMatch(`"1"`)})
+		if code, _ := r.errCode(t); r.status != http.StatusPreconditionFailed || code != "precondition_failed" || r.headers.Get("ETag") != `"2"` {
+			t.Fatalf("%d %s (ETag %q)", r.status, r.body, r.headers.Get("ETag"))
+		}
+		if it, err := e.item(app, id); err != nil || it.Version != 2 || e.secretScheduledForDeletion(app, id) {
+			t.Fatalf("integration v%d (%v) or its secret touched", it.Version, err)
+		}
+	})
+
 	t.Run("promotion fails: the item names the new version and the change stands", func(t *testing.T) {
 		e, f, app, tok, id, _ := setup(t)
 		f.arm("UpdateSecretVersionStage")
@@ -331,7 +372,7 @@ func TestDeleteFailures(t *testing.T) {
 		tok := token(t, []string{app})
 		id, key, _ := e.create(viaEvent, app, tok, nil)
 		f.arm("DeleteItem")
-		wantInternal(t, e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok}), "internal_error")
+		wantInternal(t, e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: ifMatch(`"1"`)}), "internal_error")
 		it, err := e.item(app, id)
 		if err != nil {
 			t.Fatalf("item gone: %v", err)
@@ -347,7 +388,7 @@ func TestDeleteFailures(t *testing.T) {
 		tok := token(t, []string{app})
 		id, _, _ := e.create(viaEvent, app, tok, nil)
 		f.arm("DeleteSecret")
-		wantInternal(t, e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok}), "cleanup_pending")
+		wantInternal(t, e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: ifMatch(`"1"`)}), "cleanup_pending")
 		if _, err := e.item(app, id); !errors.Is(err, integrationstore.ErrNotFound) {
 			t.Fatalf("item still there: %v", err)
 		}
@@ -355,7 +396,7 @@ func TestDeleteFailures(t *testing.T) {
 			t.Fatal("secret scheduled although the call failed")
 		}
 		f.disarm()
-		if r := e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok}); r.status != http.StatusNotFound {
+		if r := e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: ifMatch(`"1"`)}); r.status != http.StatusNotFound {
 			t.Fatalf("retry: %d %s", r.status, r.body)
 		}
 		if !e.secretScheduledForDeletion(app, id) {

@@ -132,9 +132,13 @@ func (e *env) secretValues() []string {
 	return append([]string(nil), e.secrets...)
 }
 
-// creds returns fresh credentials and remembers them as values that must never leak.
-func (e *env) creds() (key, secret string) {
-	key = "us1-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+// creds returns fresh credentials, with a key that names no pod, and remembers them as
+// values that must never leak.
+func (e *env) creds() (key, secret string) { return e.credsWithPrefix("key-") }
+
+// credsWithPrefix is creds with a chosen key prefix (e.g. "us2-", a pod's).
+func (e *env) credsWithPrefix(prefix string) (key, secret string) {
+	key = prefix + strings.ReplaceAll(uuid.NewString(), "-", "")
 	secret = "sec-" + strings.ReplaceAll(uuid.NewString(), "-", "")
 	e.mu.Lock()
 	e.secrets = append(e.secrets, key, secret)
@@ -397,3 +401,6 @@ func (a *atomicWrites) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemIn
 	defer a.mu.Unlock()
 	return a.DynamoDB.DeleteItem(ctx, in, opts...)
 }
+
+// ifMatch returns the headers of a request with that If-Match value.
+func ifMatch(v string) map[string]string { return map[string]string{"If-Match": v} }

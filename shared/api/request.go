@@ -108,7 +108,8 @@ type credentialsInput struct {
 	Secret string
 }
 
-// input is a create or patch body: a nil pointer (or nil Events) means "absent".
+// input is a create or patch body: a nil pointer (or nil Events) means "absent". A pod
+// sent as null reads as "" (the partner endpoint).
 type input struct {
 	Name             *string
 	Enabled          *bool
@@ -120,12 +121,6 @@ type input struct {
 	Events           []string
 	Credentials      *credentialsInput
 	AllowLegacyScope *bool
-}
-
-func (in input) empty() bool {
-	return in.Name == nil && in.Enabled == nil && in.Scope == nil && in.AppPlatformID == nil &&
-		in.Platform == nil && in.Pod == nil && in.CustomerIDSource == nil && in.Events == nil &&
-		in.Credentials == nil && in.AllowLegacyScope == nil
 }
 
 func sortedNames(m map[string]json.RawMessage) []string {
@@ -141,11 +136,11 @@ func sortedNames(m map[string]json.RawMessage) []string {
 // clearer message than other unknown members.
 var readOnly = map[string]bool{
 	"id": true, "app_id": true, "created_at": true, "updated_at": true, "version": true,
-	"status": true, "deprecations": true,
+	"status": true, "deprecations": true, "endpoint": true,
 }
 
-// decodeInput strictly decodes a create/patch body: unknown members, nulls and wrong types
-// are refused with the member's name.
+// decodeInput strictly decodes a create/patch body: unknown members, wrong types and nulls
+// (but for pod, where null is the partner endpoint) are refused with the member's name.
 func decodeInput(b []byte) (input, *apiError) {
 	var in input
 	m, aerr := object(b, "")
@@ -165,7 +160,11 @@ func decodeInput(b []byte) (input, *apiError) {
 		case "platform":
 			in.Platform, aerr = decodeString(raw, name)
 		case "pod":
-			in.Pod, aerr = decodeString(raw, name)
+			if isNull(raw) {
+				in.Pod = new(string)
+			} else {
+				in.Pod, aerr = decodeString(raw, name)
+			}
 		case "customer_id_source":
 			in.CustomerIDSource, aerr = decodeString(raw, name)
 		case "enabled":
@@ -247,23 +246,85 @@ func decodeCredentials(raw json.RawMessage) (*credentialsInput, *apiError) {
 	return &c, nil
 }
 
-// parseIfMatch reads a strong entity tag of this API ("<version>").
-func parseIfMatch(v string) (int64, *apiError) {
-	v = strings.TrimSpace(v)
-	bad := badRequest(CodeBadRequest, "If-Match", `If-Match must be one entity tag from ETag, e.g. "3"`)
-	unq, ok := strings.CutPrefix(v, `"`)
+// maxIfMatchLen bounds the If-Match value the API parses. Its own tags are at most 21
+// characters, so a longer list is not worth reading; it matches nothing.
+const maxIfMatchLen = 1024
+
+// precondition is a request's If-Match field (RFC 9110, section 13.1.1): "*" or a list of
+// entity tags. A field that is neither, or too long, is kept as one that matches nothing:
+// a client that sent a condition must not see the change made without it.
+type precondition struct {
+	any  bool
+	tags []string // opaque tags of the strong entity tags listed, quotes included
+}
+
+// ifMatch reads the If-Match field of a request that requires one. An absent field, or one
+// holding no entity tag at all (empty, or only commas and spaces), is 428.
+func ifMatch(req *events.APIGatewayV2HTTPRequest) (precondition, *apiError) {
+	v := strings.Trim(header(req, "If-Match"), " \t,")
+	if v == "" {
+		return precondition{}, errorf(http.StatusPreconditionRequired, CodePreconditionRequired, "If-Match",
+			`If-Match is required: the integration's ETag as last read (e.g. "3"), or * for whatever version exists`)
+	}
+	if len(v) > maxIfMatchLen {
+		return precondition{}, nil
+	}
+	if v == "*" {
+		return precondition{any: true}, nil
+	}
+	tags, ok := parseEntityTags(v)
 	if !ok {
-		return 0, bad
+		return precondition{}, nil
 	}
-	unq, ok = strings.CutSuffix(unq, `"`)
-	if !ok {
-		return 0, bad
+	return precondition{tags: tags}, nil
+}
+
+// parseEntityTags parses a list of entity tags (#entity-tag) and returns the strong ones;
+// weak tags never match under the strong comparison If-Match uses. ok is false when v is
+// not such a list.
+func parseEntityTags(v string) (strong []string, ok bool) {
+	for rest := v; ; {
+		rest = strings.TrimLeft(rest, " \t,")
+		if rest == "" {
+			return strong, true
+		}
+		weak := strings.HasPrefix(rest, `W/`)
+		if weak {
+			rest = rest[2:]
+		}
+		if !strings.HasPrefix(rest, `"`) {
+			return nil, false
+		}
+		end := strings.IndexByte(rest[1:], '"')
+		if end < 0 {
+			return nil, false
+		}
+		tag := rest[:end+2]
+		for i := 1; i < len(tag)-1; i++ {
+			// etagc = %x21 / %x23-7E / obs-text
+			if c := tag[i]; c < 0x21 || c == 0x7f {
+				return nil, false
+			}
+		}
+		// Elements are separated by commas, with optional white space around them.
+		rest = strings.TrimLeft(rest[len(tag):], " \t")
+		if rest != "" && rest[0] != ',' {
+			return nil, false
+		}
+		if !weak {
+			strong = append(strong, tag)
+		}
 	}
-	n, err := strconv.ParseInt(unq, 10, 64)
-	if err != nil || n < 1 {
-		return 0, bad
+}
+
+// matches evaluates the condition against the integration's current version, with the
+// strong comparison RFC 9110 requires for If-Match: "*" matches any integration that exists,
+// a tag only the exact current ETag ("01" is not "1").
+func (p precondition) matches(version int64) bool {
+	if p.any {
+		return true
 	}
-	return n, nil
+	return slices.Contains(p.tags, etag(version))
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -10,6 +10,13 @@ import (
 // HealthUnknown is reported until the Forwarder has recorded a delivery outcome.
 const HealthUnknown = "unknown"
 
+// Where an integration's batches go, as responses show it: mParticle's partner endpoint
+// (no pod; it routes by the key) or the host of the pod the integration names.
+const (
+	EndpointPartner = "partner"
+	EndpointPod     = "pod"
+)
+
 // resource is an integration as the API shows it: credentials reduced to a hint.
 type resource struct {
 	ID               string                       `json:"id"`
@@ -19,7 +26,8 @@ type resource struct {
 	Scope            integration.Scope            `json:"scope"`
 	AppPlatformID    string                       `json:"app_platform_id,omitempty"`
 	Platform         string                       `json:"platform"`
-	Pod              string                       `json:"pod"`
+	Pod              *string                      `json:"pod"`
+	Endpoint         string                       `json:"endpoint"`
 	CustomerIDSource integration.CustomerIDSource `json:"customer_id_source"`
 	Events           []event.Type                 `json:"events"`
 	Credentials      credentialsView              `json:"credentials"`
@@ -52,7 +60,7 @@ const legacyScopeMessage = "scope all_platforms is a legacy configuration that s
 func toResource(in integration.Integration) resource {
 	r := resource{
 		ID: in.ID, AppID: in.AppID, Name: in.Name, Enabled: in.Enabled,
-		Scope: in.Scope, AppPlatformID: in.AppPlatformID, Platform: in.Platform, Pod: in.Pod,
+		Scope: in.Scope, AppPlatformID: in.AppPlatformID, Platform: in.Platform, Endpoint: EndpointPartner,
 		CustomerIDSource: in.CustomerIDSource, Events: in.Events,
 		Credentials: credentialsView{KeyHint: in.KeyHint, SecretSet: in.SecretID != ""},
 		Status:      statusView{Health: in.Health, LastError: in.HealthError},
@@ -60,6 +68,10 @@ func toResource(in integration.Integration) resource {
 	}
 	if r.Events == nil {
 		r.Events = []event.Type{}
+	}
+	if in.Pod != integration.PodPartner {
+		pod := in.Pod
+		r.Pod, r.Endpoint = &pod, EndpointPod
 	}
 	if !in.CredentialsUpdatedAt.IsZero() {
 		t := in.CredentialsUpdatedAt

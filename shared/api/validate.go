@@ -10,6 +10,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 // Validation bounds (also in openapi.yaml).
@@ -30,22 +31,46 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 // validAppID reports whether s can be an app id (a path parameter).
 func validAppID(s string) bool { return idPattern.MatchString(s) }
 
-// defaults of a new integration: the Control Center's toggle starts off, US1 is mParticle's
-// default pod, and most apps use the External ID as Customer ID (product doc).
+// defaults of a new integration: the Control Center's toggle starts off, the partner
+// endpoint routes by the key (so a feed needs no pod unless mParticle says otherwise), and
+// most apps use the External ID as Customer ID (product doc).
 func defaults() integration.Integration {
 	return integration.Integration{
 		Enabled:          false,
-		Pod:              integration.PodUS1,
+		Pod:              integration.PodPartner,
 		CustomerIDSource: integration.CustomerIDExternal,
 	}
 }
 
-// apply merges a request into base and validates the result. creating requires the members
-// a new integration needs. It returns the merged integration and the credentials to store
-// (nil when the request has none). base is not modified.
-func apply(base integration.Integration, in input, creating bool) (integration.Integration, *credentialsInput, *apiError) {
-	out := base
-	out.Events = slices.Clone(base.Events)
+// change is a request body that passed checkInput, its values normalised (name trimmed,
+// pod upper case, events as types). A nil pointer (or nil Events) means "absent"; a Pod
+// of "" means the partner endpoint.
+type change struct {
+	Name             *string
+	Enabled          *bool
+	Scope            *integration.Scope
+	AppPlatformID    *string
+	Platform         *string
+	Pod              *string
+	CustomerIDSource *integration.CustomerIDSource
+	Events           []event.Type
+	Credentials      *credentialsInput
+	AllowLegacyScope bool
+}
+
+func (c change) empty() bool {
+	return c.Name == nil && c.Enabled == nil && c.Scope == nil && c.AppPlatformID == nil &&
+		c.Platform == nil && c.Pod == nil && c.CustomerIDSource == nil && c.Events == nil &&
+		c.Credentials == nil
+}
+
+// checkInput validates what a request body can be judged by alone: each member, and the
+// rules between members of the same body. creating requires the members a new integration
+// needs. It runs before any precondition is evaluated, so a malformed request is refused as
+// such whatever its If-Match (RFC 9110, section 13.2.1); the rules that depend on the
+// stored integration are apply's.
+func checkInput(in input, creating bool) (change, *apiError) {
+	var c change
 	if creating {
 		for _, req := range []struct {
 			name    string
@@ -58,87 +83,140 @@ func apply(base integration.Integration, in input, creating bool) (integration.I
 			{"credentials", in.Credentials != nil},
 		} {
 			if !req.present {
-				return out, nil, invalid(req.name, "%s is required", req.name)
+				return c, invalid(req.name, "%s is required", req.name)
 			}
 		}
 	}
-
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameRunes {
-			return out, nil, invalid("name", "name must be 1 to %d characters", MaxNameRunes)
+		name, aerr := checkName(*in.Name)
+		if aerr != nil {
+			return c, aerr
 		}
-		if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			return out, nil, invalid("name", "name must not contain control characters")
-		}
-		out.Name = name
+		c.Name = &name
 	}
-	if in.Enabled != nil {
-		out.Enabled = *in.Enabled
-	}
+	c.Enabled = in.Enabled
 	if in.Platform != nil {
 		if !slices.Contains(integration.Platforms, *in.Platform) {
-			return out, nil, invalid("platform", "platform must be one of: %s", strings.Join(integration.Platforms, ", "))
+			return c, invalid("platform", "platform must be one of: %s", strings.Join(integration.Platforms, ", "))
 		}
-		out.Platform = *in.Platform
+		c.Platform = in.Platform
 	}
 	if in.Pod != nil {
-		pod := strings.ToUpper(strings.TrimSpace(*in.Pod))
-		if !slices.Contains(integration.Pods, pod) {
-			return out, nil, invalid("pod", "pod must be one of: %s", strings.Join(integration.Pods, ", "))
+		pod, ok := canonicalPod(*in.Pod)
+		if !ok {
+			return c, invalid("pod", "pod must be null (mParticle's partner endpoint, right for almost every feed) or one of: %s",
+				strings.Join(mparticle.Pods(), ", "))
 		}
-		out.Pod = pod
+		c.Pod = &pod
 	}
 	if in.CustomerIDSource != nil {
 		src := integration.CustomerIDSource(*in.CustomerIDSource)
 		if src != integration.CustomerIDExternal && src != integration.CustomerIDNamiUser {
-			return out, nil, invalid("customer_id_source", "customer_id_source must be %s or %s",
+			return c, invalid("customer_id_source", "customer_id_source must be %s or %s",
 				integration.CustomerIDExternal, integration.CustomerIDNamiUser)
 		}
-		out.CustomerIDSource = src
+		c.CustomerIDSource = &src
 	}
 	if in.Events != nil {
 		events, aerr := normalizeEvents(in.Events)
 		if aerr != nil {
-			return out, nil, aerr
+			return c, aerr
 		}
-		out.Events = events
+		c.Events = events
 	}
-	if aerr := applyScope(&out, base, in, creating); aerr != nil {
-		return out, nil, aerr
+	c.AllowLegacyScope = in.AllowLegacyScope != nil && *in.AllowLegacyScope
+	if in.Scope != nil {
+		scope := integration.Scope(*in.Scope)
+		if scope != integration.ScopePlatform && scope != integration.ScopeAllPlatforms {
+			return c, invalid("scope", "scope must be %s or %s", integration.ScopePlatform, integration.ScopeAllPlatforms)
+		}
+		if creating && scope == integration.ScopeAllPlatforms && !c.AllowLegacyScope {
+			return c, legacyScopeRefused()
+		}
+		c.Scope = &scope
+	}
+	if in.AppPlatformID != nil {
+		if c.Scope != nil && *c.Scope != integration.ScopePlatform {
+			return c, invalid("app_platform_id", "app_platform_id is only valid with scope %s", integration.ScopePlatform)
+		}
+		if !idPattern.MatchString(*in.AppPlatformID) {
+			return c, invalid("app_platform_id", "app_platform_id must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
+		}
+		c.AppPlatformID = in.AppPlatformID
+	}
+	if creating && *c.Scope == integration.ScopePlatform && c.AppPlatformID == nil {
+		return c, invalid("app_platform_id", "app_platform_id is required with scope %s", integration.ScopePlatform)
 	}
 	if in.Credentials != nil {
 		if aerr := validateCredentials(in.Credentials); aerr != nil {
-			return out, nil, aerr
+			return c, aerr
+		}
+		c.Credentials = in.Credentials
+		if c.Pod != nil {
+			if aerr := checkKeyPod(*c.Pod, keyPod(c.Credentials.Key)); aerr != nil {
+				return c, aerr
+			}
 		}
 	}
-	return out, in.Credentials, nil
+	return c, nil
+}
+
+// apply merges a checked change into base and enforces the rules that depend on what is
+// stored (base is the stored integration on PATCH, defaults() on create). base is not
+// modified.
+func apply(base integration.Integration, c change, creating bool) (integration.Integration, *apiError) {
+	out := base
+	out.Events = slices.Clone(base.Events)
+	if c.Name != nil {
+		out.Name = *c.Name
+	}
+	if c.Enabled != nil {
+		out.Enabled = *c.Enabled
+	}
+	if c.Platform != nil {
+		out.Platform = *c.Platform
+	}
+	if c.CustomerIDSource != nil {
+		out.CustomerIDSource = *c.CustomerIDSource
+	}
+	if c.Events != nil {
+		out.Events = c.Events
+	}
+	if aerr := applyScope(&out, base, c, creating); aerr != nil {
+		return out, aerr
+	}
+	if c.Pod != nil {
+		out.Pod = *c.Pod
+	}
+	if c.Credentials != nil {
+		out.KeyPod = keyPod(c.Credentials.Key)
+	}
+	// Checked only when this request sets the pod or the key: an integration saved before
+	// the check existed keeps working as it is until one of them changes.
+	if c.Pod != nil || c.Credentials != nil {
+		if aerr := checkKeyPod(out.Pod, out.KeyPod); aerr != nil {
+			return out, aerr
+		}
+	}
+	return out, nil
 }
 
 // applyScope sets scope and app platform. The legacy all-platforms scope is kept on the
 // integrations that have it but is refused for new ones (and for switching to it) unless
 // the request opts in with allow_legacy_scope.
-func applyScope(out *integration.Integration, base integration.Integration, in input, creating bool) *apiError {
-	if in.Scope != nil {
-		scope := integration.Scope(*in.Scope)
-		if scope != integration.ScopePlatform && scope != integration.ScopeAllPlatforms {
-			return invalid("scope", "scope must be %s or %s", integration.ScopePlatform, integration.ScopeAllPlatforms)
+func applyScope(out *integration.Integration, base integration.Integration, c change, creating bool) *apiError {
+	if c.Scope != nil {
+		becomesLegacy := *c.Scope == integration.ScopeAllPlatforms && (creating || base.Scope != integration.ScopeAllPlatforms)
+		if becomesLegacy && !c.AllowLegacyScope {
+			return legacyScopeRefused()
 		}
-		becomesLegacy := scope == integration.ScopeAllPlatforms && (creating || base.Scope != integration.ScopeAllPlatforms)
-		if becomesLegacy && (in.AllowLegacyScope == nil || !*in.AllowLegacyScope) {
-			return &apiError{Status: 422, Code: CodeLegacyScope, Field: "scope",
-				Message: "scope all_platforms is a deprecated legacy configuration; use scope platform with app_platform_id, or send allow_legacy_scope: true"}
-		}
-		out.Scope = scope
+		out.Scope = *c.Scope
 	}
-	if in.AppPlatformID != nil {
+	if c.AppPlatformID != nil {
 		if out.Scope != integration.ScopePlatform {
 			return invalid("app_platform_id", "app_platform_id is only valid with scope %s", integration.ScopePlatform)
 		}
-		if !idPattern.MatchString(*in.AppPlatformID) {
-			return invalid("app_platform_id", "app_platform_id must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
-		}
-		out.AppPlatformID = *in.AppPlatformID
+		out.AppPlatformID = *c.AppPlatformID
 	}
 	switch out.Scope {
 	case integration.ScopePlatform:
@@ -149,6 +227,66 @@ func applyScope(out *integration.Integration, base integration.Integration, in i
 		out.AppPlatformID = ""
 	}
 	return nil
+}
+
+func legacyScopeRefused() *apiError {
+	return &apiError{Status: 422, Code: CodeLegacyScope, Field: "scope",
+		Message: "scope all_platforms is a deprecated legacy configuration; use scope platform with app_platform_id, or send allow_legacy_scope: true"}
+}
+
+// checkName returns the trimmed name. The length bound applies to the name as sent, so a
+// schema's maxLength states it exactly; the name must also hold a character other than
+// white space and no control character.
+func checkName(name string) (string, *apiError) {
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameRunes {
+		return "", invalid("name", "name must be 1 to %d characters", MaxNameRunes)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", invalid("name", "name must not contain control characters")
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", invalid("name", "name must not be blank")
+	}
+	return name, nil
+}
+
+// canonicalPod returns the pod setting a request names: "" (the partner endpoint) for ""
+// or null, else the upper-case name of a pod of mparticle.Pods. Letter case is ignored,
+// in ASCII only: strings.ToUpper would also turn a long s (U+017F) into "S".
+func canonicalPod(s string) (string, bool) {
+	if s == "" {
+		return integration.PodPartner, true
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c >= utf8.RuneSelf {
+			return "", false
+		}
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	if p := string(b); slices.Contains(mparticle.Pods(), p) {
+		return p, true
+	}
+	return "", false
+}
+
+// keyPod is the pod a key names by its prefix, "" for none.
+func keyPod(key string) string {
+	p, _ := mparticle.KeyPod(key)
+	return p
+}
+
+// checkKeyPod refuses a pod that contradicts the pod the key is for: mParticle would
+// refuse every batch. The partner endpoint routes by the key, so it fits every key.
+func checkKeyPod(pod, keyPod string) *apiError {
+	if pod == integration.PodPartner || keyPod == "" || pod == keyPod {
+		return nil
+	}
+	return invalid("pod", "pod %s contradicts the key, which is for pod %s (its prefix); leave pod null to use mParticle's partner endpoint, which routes by the key, or set it to %s",
+		pod, keyPod, keyPod)
 }
 
 // normalizeEvents refuses unknown types and returns the set in the product doc's order.

@@ -61,8 +61,9 @@ func Provision(ctx context.Context, cfg aws.Config, name string) (Outputs, error
 		return out, fmt.Errorf("encode redrive policy: %w", err)
 	}
 	out.QueueURL, out.QueueARN, err = createQueue(ctx, q, names.Queue, map[string]string{
-		string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(stack.VisibilityTimeoutSeconds),
-		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
+		string(sqstypes.QueueAttributeNameVisibilityTimeout):      strconv.Itoa(stack.VisibilityTimeoutSeconds),
+		string(sqstypes.QueueAttributeNameMessageRetentionPeriod): strconv.Itoa(stack.QueueRetentionSeconds),
+		string(sqstypes.QueueAttributeNameRedrivePolicy):          string(redrive),
 	})
 	return out, err
 }

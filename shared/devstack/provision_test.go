@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"testing"
 
@@ -38,8 +39,28 @@ func TestProvisionIsIdempotentAndMatchesStackSettings(t *testing.T) {
 	if got := attrs.Attributes["VisibilityTimeout"]; got != strconv.Itoa(stack.VisibilityTimeoutSeconds) {
 		t.Errorf("visibility timeout = %s", got)
 	}
-	if got := attrs.Attributes["RedrivePolicy"]; got == "" {
-		t.Error("queue has no redrive policy")
+	if got := attrs.Attributes["MessageRetentionPeriod"]; got != strconv.Itoa(stack.QueueRetentionSeconds) {
+		t.Errorf("retention = %s, want %d", got, stack.QueueRetentionSeconds)
+	}
+	var redrive struct {
+		Target          string `json:"deadLetterTargetArn"`
+		MaxReceiveCount int    `json:"maxReceiveCount"`
+	}
+	if err := json.Unmarshal([]byte(attrs.Attributes["RedrivePolicy"]), &redrive); err != nil {
+		t.Errorf("redrive policy %q: %v", attrs.Attributes["RedrivePolicy"], err)
+	}
+	if redrive.Target != first.DLQARN || redrive.MaxReceiveCount != stack.MaxReceiveCount {
+		t.Errorf("redrive policy = %+v, want %s after %d receives", redrive, first.DLQARN, stack.MaxReceiveCount)
+	}
+	dlq, err := sqs.NewFromConfig(cfg).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(first.DLQURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameMessageRetentionPeriod},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dlq.Attributes["MessageRetentionPeriod"]; got != strconv.Itoa(stack.DLQRetentionSeconds) {
+		t.Errorf("dead-letter retention = %s, want %d", got, stack.DLQRetentionSeconds)
 	}
 	for _, table := range []string{first.Names.IntegrationsTable, first.Names.IdempotencyTable} {
 		if _, err := dynamodb.NewFromConfig(cfg).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {

@@ -132,7 +132,7 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	}
 	srv := httptest.NewServer(mp)
 	defer srv.Close()
-	env["MPARTICLE_BASE_URL"] = srv.URL
+	env["MPARTICLE_BASE_URL"] = srv.URL + mpserver.PartnerPrefix
 
 	creds := func(name string) map[string]string {
 		return map[string]string{"key": feeds[name][0], "secret": feeds[name][1]}

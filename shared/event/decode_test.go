@@ -81,7 +81,7 @@ func TestDecodeFields(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestDecodeDefaultsAndNormalisation(t *testing.T) {
+func TestDecodeDefaults(t *testing.T) {
 	ev, err := Decode(edit(t, DeviceTransaction, func(m map[string]any) {
 		delete(m, "app_env")
 		delete(obj(m, "transaction"), "quantity")
@@ -95,10 +95,12 @@ func TestDecodeDefaultsAndNormalisation(t *testing.T) {
 	if ev.Transaction.Quantity == nil || *ev.Transaction.Quantity != 1 {
 		t.Errorf("quantity = %v, want 1", ev.Transaction.Quantity)
 	}
+	if len(ev.Degraded) != 0 {
+		t.Errorf("absent optional values are not degraded: %v", ev.Degraded)
+	}
 
 	ev, err = Decode(edit(t, SubscriptionCancelled, func(m map[string]any) {
 		m["occurred_at"] = "2024-06-20T18:02:44.120+02:00"
-		obj(m, "user")["active_skus"] = []any{}
 		m["unknown_field"] = map[string]any{"nested": []any{1, 2}}
 	}))
 	if err != nil {
@@ -107,11 +109,94 @@ func TestDecodeDefaultsAndNormalisation(t *testing.T) {
 	if want := time.Date(2024, 6, 20, 16, 2, 44, 120e6, time.UTC); ev.OccurredAt != want {
 		t.Errorf("occurred_at = %v, want %v (UTC)", ev.OccurredAt, want)
 	}
-	if ev.User.ActiveSKUs != nil {
-		t.Errorf("empty list should decode as nil, got %#v", ev.User.ActiveSKUs)
-	}
 	if ev.Subscription.ExpiresAt == nil || ev.Subscription.ExpiresAt.Location() != time.UTC {
 		t.Errorf("expires_at = %v, want a UTC time", ev.Subscription.ExpiresAt)
+	}
+	if len(ev.Degraded) != 0 {
+		t.Errorf("unknown fields are ignored, not degraded: %v", ev.Degraded)
+	}
+}
+
+// The user state: a list or flag the producer omits (or sends as null) stays nil, an empty
+// list stays an empty list, so the transform can tell "not sent" from "none".
+func TestDecodeAbsentVersusEmpty(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		value any // nil map value means delete
+		del   bool
+		list  []string
+		flag  *bool
+	}{
+		{name: "omitted", del: true},
+		{name: "null", value: nil},
+		{name: "empty", value: []any{}, list: []string{}, flag: nil},
+		{name: "one entry", value: []any{"premium"}, list: []string{"premium"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := Decode(edit(t, SubscriptionRenewed, func(m map[string]any) {
+				u := obj(m, "user")
+				for _, k := range []string{"active_entitlements", "active_skus", "device_ids", "device_platforms"} {
+					if c.del {
+						delete(u, k)
+					} else {
+						u[k] = c.value
+					}
+				}
+				for _, k := range []string{"former_subscriber", "in_grace_period", "in_trial_period", "in_intro_offer_period"} {
+					if c.del {
+						delete(u, k)
+					} else if c.value == nil {
+						u[k] = nil
+					}
+				}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := ev.User
+			for name, l := range map[string][]string{"active_entitlements": u.ActiveEntitlements, "active_skus": u.ActiveSKUs,
+				"device_ids": u.DeviceIDs, "device_platforms": u.DevicePlatforms} {
+				if (l == nil) != (c.list == nil) || !reflect.DeepEqual(l, c.list) && c.list != nil {
+					t.Errorf("%s = %#v, want %#v", name, l, c.list)
+				}
+			}
+			if c.del || c.value == nil {
+				if u.FormerSubscriber != nil || u.InGracePeriod != nil || u.InTrialPeriod != nil || u.InIntroOfferPeriod != nil {
+					t.Errorf("flags not sent should be nil: %+v", u)
+				}
+			}
+			if len(ev.Degraded) != 0 {
+				t.Errorf("degraded = %v, want none", ev.Degraded)
+			}
+		})
+	}
+	ev, err := Decode(sample(t, SubscriptionRenewed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ev.User.InTrialPeriod; f == nil || *f {
+		t.Errorf("in_trial_period sent false: %v, want a pointer to false", f)
+	}
+}
+
+// A missing details object only means its attributes are absent.
+func TestDecodeWithoutDetailsObjects(t *testing.T) {
+	for _, c := range []struct {
+		typ Type
+		key string
+	}{
+		{SubscriptionRenewed, "subscription"}, {SubscriptionExpired, "subscription"}, {SubscriptionCancelled, "subscription"},
+		{SubscriptionPurchased, "subscription"}, {TrialStarted, "subscription"},
+		{DeviceImpression, "impression"}, {DeviceTransaction, "transaction"},
+	} {
+		ev, err := Decode(edit(t, c.typ, func(m map[string]any) { delete(m, c.key) }))
+		if err != nil {
+			t.Errorf("%s without %s: %v", c.typ, c.key, err)
+			continue
+		}
+		if ev.Subscription != nil || (c.key != "subscription" && (ev.Impression != nil || ev.Transaction != nil)) || len(ev.Degraded) != 0 {
+			t.Errorf("%s without %s: %+v degraded %v", c.typ, c.key, ev, ev.Degraded)
+		}
 	}
 }
 
@@ -144,9 +229,11 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 	copy(huge, sample(t, DeviceImpression))
 	long := strings.Repeat("x", MaxIDLen+1)
-	manySKUs := make([]any, MaxListLen+1)
-	for i := range manySKUs {
-		manySKUs[i] = ""
+	noUser := func(typ Type, fn func(m map[string]any)) []byte {
+		return edit(t, typ, func(m map[string]any) {
+			delete(m, "user")
+			fn(m)
+		})
 	}
 
 	cases := []tc{
@@ -156,12 +243,17 @@ func TestDecodeInvalid(t *testing.T) {
 		{"trailing garbage", append(sample(t, DeviceImpression), 'x'), "", "not valid JSON"},
 		{"array", []byte(`[]`), "", "JSON object"},
 		{"string", []byte(`"x"`), "", "JSON object"},
+		{"number", []byte(`12`), "", "JSON object"},
 		{"null", []byte(`null`), "", "JSON object"},
 		{"missing id", del(DeviceImpression, "id"), "id", "required"},
-		{"id not uuid", set(DeviceImpression, "evt-1", "id"), "id", "UUID"},
-		{"id uuid without dashes", set(DeviceImpression, "6a1e0000000040008001000000000001", "id"), "id", "UUID"},
+		{"null id", set(DeviceImpression, nil, "id"), "id", "required"},
+		{"empty id", set(DeviceImpression, "", "id"), "id", "required"},
+		{"id number", set(DeviceImpression, 7, "id"), "id", "got number, want string"},
+		{"id too long", set(DeviceImpression, long, "id"), "id", "longer than 256"},
 		{"missing type", del(DeviceImpression, "type"), "type", "required"},
+		{"type object", set(DeviceImpression, map[string]any{}, "type"), "type", "got object, want string"},
 		{"unknown type", set(DeviceImpression, "user.subscription.refunded", "type"), "type", "unknown event type"},
+		{"type in another case", set(DeviceImpression, "Device.Impression", "type"), "type", "unknown event type"},
 		{"missing occurred_at", del(DeviceImpression, "occurred_at"), "occurred_at", "required"},
 		{"occurred_at not rfc3339", set(DeviceImpression, "2024-05-14 09:29:50", "occurred_at"), "occurred_at", "RFC 3339"},
 		{"occurred_at one-digit hour", set(DeviceImpression, "2024-05-14T9:29:50Z", "occurred_at"), "occurred_at", "RFC 3339"},
@@ -169,51 +261,30 @@ func TestDecodeInvalid(t *testing.T) {
 		{"occurred_at absurd", set(DeviceImpression, "9999-01-01T00:00:00Z", "occurred_at"), "occurred_at", "year"},
 		{"occurred_at number", set(DeviceImpression, 1715678990, "occurred_at"), "occurred_at", "got number, want string"},
 		{"missing app_id", del(DeviceImpression, "app_id"), "app_id", "required"},
+		{"app_id array", set(DeviceImpression, []any{"a"}, "app_id"), "app_id", "got array, want string"},
 		{"app_id too long", set(DeviceImpression, long, "app_id"), "app_id", "longer than 256"},
 		{"missing app_platform_id", del(DeviceImpression, "app_platform_id"), "app_platform_id", "required"},
+		{"app_platform_id boolean", set(DeviceImpression, true, "app_platform_id"), "app_platform_id", "got boolean, want string"},
 		{"missing platform", del(DeviceImpression, "platform"), "platform", "required"},
-		{"platform upper case", set(DeviceImpression, "iOS", "platform"), "platform", "lower case"},
-		{"app_env unknown", set(DeviceImpression, "staging", "app_env"), "app_env", "must be one of production, beta_testing"},
+		{"platform number", set(DeviceImpression, 1, "platform"), "platform", "got number, want string"},
+		{"platform blank", set(DeviceImpression, "  ", "platform"), "platform", "required"},
 		{"user missing on user event", del(SubscriptionPurchased, "user"), "user", "required for user.* events"},
 		{"user null on user event", set(SubscriptionPurchased, nil, "user"), "user", "required for user.* events"},
+		{"user wrong type on user event", set(SubscriptionPurchased, "abc", "user"), "user", "got string, want object"},
 		{"user.id missing on user event", del(SubscriptionPurchased, "user", "id"), "user.id", "required for user.* events"},
-		{"user.id missing on device event", del(DeviceImpression, "user", "id"), "user.id", "required when user is present"},
-		{"user wrong type", set(SubscriptionPurchased, "abc", "user"), "user", "got string, want object"},
-		{"user.id number", set(SubscriptionPurchased, 42, "user", "id"), "user.id", "got number, want string"},
-		{"user.active_skus element wrong type", set(SubscriptionPurchased, []any{"a", "b", 3}, "user", "active_skus"), "user.active_skus[2]", "got number, want string"},
-		{"user.device_ids object", set(SubscriptionPurchased, map[string]any{}, "user", "device_ids"), "user.device_ids", "got object, want array"},
-		{"user.in_trial_period string", set(SubscriptionPurchased, "true", "user", "in_trial_period"), "user.in_trial_period", "got string, want boolean"},
-		{"user list too long", set(SubscriptionPurchased, manySKUs, "user", "active_skus"), "user.active_skus", "more than 10000 entries"},
-		{"user list entry too long", set(SubscriptionPurchased, []any{"ok", long}, "user", "active_entitlements"), "user.active_entitlements[1]", "longer than 256"},
-		{"device missing on device event", del(DeviceImpression, "device"), "device", "required for device.* events"},
-		{"device.id missing", del(DeviceImpression, "device", "id"), "device.id", "required"},
-		{"device.id not uuid", set(DeviceImpression, "device-1234", "device", "id"), "device.id", "UUID"},
-		{"device.id on user event not uuid", set(SubscriptionPurchased, "x", "device", "id"), "device.id", "UUID"},
-		{"device.model too long", set(DeviceImpression, strings.Repeat("m", MaxTextLen+1), "device", "model"), "device.model", "longer than 1024"},
-		{"impression missing", del(DeviceImpression, "impression"), "impression", "required for device.impression"},
-		{"impression initiator unknown", set(DeviceImpression, "robot", "impression", "initiator"), "impression.initiator", "must be one of"},
-		{"transaction missing", del(DeviceTransaction, "transaction"), "transaction", "required for device.transaction"},
-		{"price exponent", set(DeviceTransaction, "9.99e0", "transaction", "price"), "transaction.price", "decimal"},
-		{"price negative", set(DeviceTransaction, "-9.99", "transaction", "price"), "transaction.price", "decimal"},
-		{"price comma", set(DeviceTransaction, "9,99", "transaction", "price"), "transaction.price", "decimal"},
-		{"price trailing point", set(DeviceTransaction, "9.", "transaction", "price"), "transaction.price", "decimal"},
-		{"price number", set(DeviceTransaction, 9.99, "transaction", "price"), "transaction.price", "got number, want string"},
-		{"currency lower", set(DeviceTransaction, "usd", "transaction", "currency"), "transaction.currency", "ISO 4217"},
-		{"currency long", set(DeviceTransaction, "USDT", "transaction", "currency"), "transaction.currency", "ISO 4217"},
-		{"quantity zero", set(DeviceTransaction, 0, "transaction", "quantity"), "transaction.quantity", "between 1 and"},
-		{"quantity fraction", set(DeviceTransaction, 1.5, "transaction", "quantity"), "transaction.quantity", "got number, want integer"},
-		{"quantity huge", set(DeviceTransaction, 1e30, "transaction", "quantity"), "transaction.quantity", "want integer"},
-		{"purchase_env unknown", set(DeviceTransaction, "staging", "transaction", "purchase_env"), "transaction.purchase_env", "production, sandbox"},
-		{"source unknown", set(DeviceTransaction, "cron", "transaction", "source"), "transaction.source", "must be one of"},
-		{"interval unknown", set(DeviceTransaction, "fortnight", "transaction", "subscription_interval"), "transaction.subscription_interval", "must be one of"},
-		{"interval count zero", set(DeviceTransaction, 0, "transaction", "subscription_interval_count"), "transaction.subscription_interval_count", "between 1 and"},
-		{"subscription missing", del(SubscriptionRenewed, "subscription"), "subscription", "required for user.subscription.* and user.journey.trial.*"},
-		{"subscription missing on trial", del(TrialStarted, "subscription"), "subscription", "required"},
-		{"subscription purchase_env unknown", set(SubscriptionRenewed, "prod", "subscription", "purchase_env"), "subscription.purchase_env", "must be one of"},
-		{"subscription expires_at bad", set(SubscriptionRenewed, "tomorrow", "subscription", "expires_at"), "subscription.expires_at", "RFC 3339"},
-		{"subscription expires_at number", set(SubscriptionRenewed, 5, "subscription", "expires_at"), "subscription.expires_at", "got number, want string"},
-		{"subscription sku number", set(SubscriptionRenewed, 5, "subscription", "sku_ref_id"), "subscription.sku_ref_id", "got number, want string"},
-		{"subscription price bad", set(SubscriptionRenewed, "free", "subscription", "price"), "subscription.price", "decimal"},
+		{"user.id empty on user event", set(SubscriptionPurchased, "", "user", "id"), "user.id", "required for user.* events"},
+		{"user.id number on user event", set(SubscriptionPurchased, 42, "user", "id"), "user.id", "got number, want string"},
+		{"user.id too long on user event", set(SubscriptionPurchased, long, "user", "id"), "user.id", "longer than 256"},
+		{"device event with neither user nor device", noUser(DeviceImpression, func(m map[string]any) { delete(m, "device") }),
+			"device.id", "required for device.* events without a user.id"},
+		{"device event without user, device.id missing", noUser(DeviceTransaction, func(m map[string]any) { delete(obj(m, "device"), "id") }),
+			"device.id", "required for device.* events without a user.id"},
+		{"device event without user, device.id number", noUser(DeviceImpression, func(m map[string]any) { obj(m, "device")["id"] = 5 }),
+			"device.id", "got number, want string"},
+		{"device event without user, device.id too long", noUser(DeviceImpression, func(m map[string]any) { obj(m, "device")["id"] = long }),
+			"device.id", "longer than 256"},
+		{"device event without user, device a string", noUser(DeviceImpression, func(m map[string]any) { m["device"] = "d" }),
+			"device", "got string, want object"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -235,6 +306,196 @@ func TestDecodeInvalid(t *testing.T) {
 	}
 }
 
+// Every optional value that is malformed, of the wrong JSON type, out of its list or blank
+// is normalised or omitted, never a reason to refuse the event, and its field is recorded.
+func TestDecodeDegraded(t *testing.T) {
+	manySKUs := make([]any, MaxListLen+5)
+	for i := range manySKUs {
+		manySKUs[i] = "sku"
+	}
+	cases := []struct {
+		name  string
+		typ   Type
+		edit  func(m map[string]any)
+		check func(ev *Event) any // the value after decoding
+		want  any
+		field Field // "" when nothing is degraded
+	}{
+		// Normalised.
+		{"platform upper case", DeviceImpression, func(m map[string]any) { m["platform"] = " iOS " },
+			func(ev *Event) any { return ev.Platform }, "ios", FieldPlatform},
+		{"currency lower case", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["currency"] = "usd" },
+			func(ev *Event) any { return ev.Transaction.Currency }, "USD", FieldTransactionCurrency},
+		{"currency with spaces", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["currency"] = " eur\t" },
+			func(ev *Event) any { return ev.Subscription.Currency }, "EUR", FieldSubscriptionCurrency},
+		{"price with spaces", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["price"] = " 9.99 " },
+			func(ev *Event) any { return ev.Transaction.Price }, "9.99", FieldTransactionPrice},
+		{"price as a number", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["price"] = 4.5 },
+			func(ev *Event) any { return ev.Transaction.Price }, "4.5", FieldTransactionPrice},
+		{"quantity as a string", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = "3" },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 3, FieldTransactionQuantity},
+		{"quantity as 2.0", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = json.Number("2.0") },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 2, FieldTransactionQuantity},
+		{"flag as a string", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["in_trial_period"] = "TRUE" },
+			func(ev *Event) any { return *ev.User.InTrialPeriod }, true, FieldUserInTrialPeriod},
+		{"text with spaces", DeviceImpression, func(m map[string]any) { obj(m, "impression")["name"] = "  Onboarding\n" },
+			func(ev *Event) any { return ev.Impression.Name }, "Onboarding", FieldImpressionName},
+		{"known enum in another case", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["source"] = "User_Initiated" },
+			func(ev *Event) any { return ev.Transaction.Source }, "user_initiated", FieldTransactionSource},
+		{"purchase_env in upper case", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["purchase_env"] = "SANDBOX" },
+			func(ev *Event) any { return ev.Transaction.PurchaseEnv }, "sandbox", FieldTransactionPurchaseEnv},
+		{"list entries trimmed", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["active_skus"] = []any{" a ", "b"} },
+			func(ev *Event) any { return ev.User.ActiveSKUs }, []string{"a", "b"}, FieldUserActiveSKUs},
+		{"list entries of other types dropped", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["active_skus"] = []any{"a", 3, nil, "", "b"} },
+			func(ev *Event) any { return ev.User.ActiveSKUs }, []string{"a", "b"}, FieldUserActiveSKUs},
+		{"list too long is cut", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["active_skus"] = manySKUs },
+			func(ev *Event) any { return len(ev.User.ActiveSKUs) }, MaxListLen, FieldUserActiveSKUs},
+
+		// Omitted.
+		{"price with a comma", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["price"] = "9,99" },
+			func(ev *Event) any { return ev.Transaction.Price }, "", FieldTransactionPrice},
+		{"price negative", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["price"] = "-1" },
+			func(ev *Event) any { return ev.Subscription.Price }, "", FieldSubscriptionPrice},
+		{"price exponent number", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["price"] = json.Number("1e3") },
+			func(ev *Event) any { return ev.Transaction.Price }, "", FieldTransactionPrice},
+		{"price object", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["price"] = map[string]any{"amount": 1} },
+			func(ev *Event) any { return ev.Transaction.Price }, "", FieldTransactionPrice},
+		{"currency symbol", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["currency"] = "US$" },
+			func(ev *Event) any { return ev.Transaction.Currency }, "", FieldTransactionCurrency},
+		{"currency too long", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["currency"] = "USDT" },
+			func(ev *Event) any { return ev.Transaction.Currency }, "", FieldTransactionCurrency},
+		{"quantity not numeric", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = "two" },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 1, FieldTransactionQuantity},
+		{"quantity zero", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = 0 },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 1, FieldTransactionQuantity},
+		{"quantity fraction", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = 1.5 },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 1, FieldTransactionQuantity},
+		{"quantity huge", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = 1e30 },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 1, FieldTransactionQuantity},
+		{"quantity hex string", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["quantity"] = "0x1p4" },
+			func(ev *Event) any { return *ev.Transaction.Quantity }, 1, FieldTransactionQuantity},
+		{"interval count negative", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["subscription_interval_count"] = -2 },
+			func(ev *Event) any { return ev.Transaction.SubscriptionIntervalCount }, (*int)(nil), FieldTransactionSubscriptionIntervalCount},
+		{"expires_at not a time", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["expires_at"] = "tomorrow" },
+			func(ev *Event) any { return ev.Subscription.ExpiresAt }, (*time.Time)(nil), FieldSubscriptionExpiresAt},
+		{"expires_at a number", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["expires_at"] = 5 },
+			func(ev *Event) any { return ev.Subscription.ExpiresAt }, (*time.Time)(nil), FieldSubscriptionExpiresAt},
+		{"expires_at year 0", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["expires_at"] = "0000-01-01T00:00:00Z" },
+			func(ev *Event) any { return ev.Subscription.ExpiresAt }, (*time.Time)(nil), FieldSubscriptionExpiresAt},
+		{"sku as a number", SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["sku_ref_id"] = 5 },
+			func(ev *Event) any { return ev.Subscription.SKURefID }, "", FieldSubscriptionSKURefID},
+		{"blank text", DeviceImpression, func(m map[string]any) { obj(m, "impression")["controller_name"] = "   " },
+			func(ev *Event) any { return ev.Impression.ControllerName }, "", FieldImpressionControllerName},
+		{"flag not a boolean", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["former_subscriber"] = 1 },
+			func(ev *Event) any { return ev.User.FormerSubscriber }, (*bool)(nil), FieldUserFormerSubscriber},
+		{"list an object", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["device_ids"] = map[string]any{} },
+			func(ev *Event) any { return ev.User.DeviceIDs }, []string(nil), FieldUserDeviceIDs},
+		{"list of only unreadable entries", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["active_entitlements"] = []any{1, 2} },
+			func(ev *Event) any { return ev.User.ActiveEntitlements }, []string(nil), FieldUserActiveEntitlements},
+		{"external id a number", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["external_id"] = 48213377 },
+			func(ev *Event) any { return ev.User.ExternalID }, "", FieldUserExternalID},
+		{"external id too long", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["external_id"] = strings.Repeat("e", MaxIDLen+1) },
+			func(ev *Event) any { return ev.User.ExternalID }, "", FieldUserExternalID},
+		{"device a string on a user event", SubscriptionPurchased, func(m map[string]any) { m["device"] = "iphone" },
+			func(ev *Event) any { return ev.Device }, (*Device)(nil), FieldDevice},
+		{"device.idfa a number", DeviceImpression, func(m map[string]any) { obj(m, "device")["idfa"] = 0 },
+			func(ev *Event) any { return ev.Device.IDFA }, "", FieldDeviceIDFA},
+		{"device.id a number when user.id attributes", DeviceImpression, func(m map[string]any) { obj(m, "device")["id"] = 1 },
+			func(ev *Event) any { return ev.Device.ID }, "", FieldDeviceID},
+		{"user without id on a device event", DeviceImpression, func(m map[string]any) { delete(obj(m, "user"), "id") },
+			func(ev *Event) any { return ev.User.ExternalID }, "acct_48213377", FieldUserID},
+		{"user a string on a device event", DeviceTransaction, func(m map[string]any) { m["user"] = "u" },
+			func(ev *Event) any { return ev.User }, (*User)(nil), FieldUser},
+		{"impression an array", DeviceImpression, func(m map[string]any) { m["impression"] = []any{} },
+			func(ev *Event) any { return ev.Impression }, (*Impression)(nil), FieldImpression},
+		{"subscription a string", SubscriptionRenewed, func(m map[string]any) { m["subscription"] = "premium" },
+			func(ev *Event) any { return ev.Subscription }, (*Subscription)(nil), FieldSubscription},
+		{"app_env a number", DeviceImpression, func(m map[string]any) { m["app_env"] = 1 },
+			func(ev *Event) any { return ev.AppEnv }, AppEnvProduction, FieldAppEnv},
+
+		// Passed through.
+		{"unknown app_env", DeviceImpression, func(m map[string]any) { m["app_env"] = "staging" },
+			func(ev *Event) any { return ev.AppEnv }, "staging", FieldAppEnv},
+		{"unknown purchase_env", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["purchase_env"] = "testflight" },
+			func(ev *Event) any { return ev.Transaction.PurchaseEnv }, "testflight", FieldTransactionPurchaseEnv},
+		{"unknown source", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["source"] = "cron" },
+			func(ev *Event) any { return ev.Transaction.Source }, "cron", ""},
+		{"unknown initiator", DeviceImpression, func(m map[string]any) { obj(m, "impression")["initiator"] = "robot" },
+			func(ev *Event) any { return ev.Impression.Initiator }, "robot", ""},
+		{"unknown interval", DeviceTransaction, func(m map[string]any) { obj(m, "transaction")["subscription_interval"] = "fortnight" },
+			func(ev *Event) any { return ev.Transaction.SubscriptionInterval }, "fortnight", ""},
+		{"unknown platform", DeviceImpression, func(m map[string]any) { m["platform"] = "playstation" },
+			func(ev *Event) any { return ev.Platform }, "playstation", ""},
+		{"id not a UUID", DeviceImpression, func(m map[string]any) { m["id"] = "evt-1" },
+			func(ev *Event) any { return ev.ID }, "evt-1", ""},
+		{"device.id not a UUID", DeviceImpression, func(m map[string]any) { obj(m, "device")["id"] = "device-1234" },
+			func(ev *Event) any { return ev.Device.ID }, "device-1234", ""},
+		{"long text is the transform's to cut", DeviceImpression, func(m map[string]any) { obj(m, "impression")["name"] = strings.Repeat("n", 6000) },
+			func(ev *Event) any { return len(ev.Impression.Name) }, 6000, ""},
+		{"external id kept exactly", SubscriptionRenewed, func(m map[string]any) { obj(m, "user")["external_id"] = " acct 1 " },
+			func(ev *Event) any { return ev.User.ExternalID }, " acct 1 ", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body := edit(t, c.typ, c.edit)
+			ev, err := Decode(body)
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got := c.check(ev); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("value = %#v, want %#v", got, c.want)
+			}
+			var want Degraded
+			if c.field != "" {
+				want = Degraded{c.field}
+			}
+			if !reflect.DeepEqual(ev.Degraded, want) {
+				t.Errorf("degraded = %v, want %v", ev.Degraded, want)
+			}
+			// Normalising is idempotent: the decoded event re-decodes to itself, with nothing
+			// left to degrade.
+			again, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev2, err := decode(again)
+			if err != nil {
+				t.Fatalf("re-decode: %v", err)
+			}
+			// Values passed through as sent (an unknown environment) or absences (a user
+			// without id) are degraded again; everything normalised or omitted is not.
+			sticky := c.field == FieldAppEnv && ev.AppEnv != AppEnvProduction || c.field == FieldTransactionPurchaseEnv && !contains(purchaseEnvs, ev.Transaction.PurchaseEnv) ||
+				c.field == FieldUserID
+			if len(ev2.Degraded) != 0 && !sticky {
+				t.Errorf("re-decoded event is still degraded: %v", ev2.Degraded)
+			}
+			ev.Degraded, ev2.Degraded = nil, nil
+			if !reflect.DeepEqual(ev, ev2) {
+				t.Errorf("round trip differs:\n%+v\n%+v", ev, ev2)
+			}
+		})
+	}
+}
+
+func TestDegradedFieldsAreKnown(t *testing.T) {
+	seen := map[Field]bool{}
+	for _, f := range Fields {
+		if seen[f] {
+			t.Errorf("%s listed twice", f)
+		}
+		seen[f] = true
+	}
+	if !KnownField(FieldTransactionPrice) || KnownField("transaction.price[0]") || KnownField("") {
+		t.Error("KnownField disagrees with Fields")
+	}
+	var d Degraded
+	d.Add(FieldStore)
+	d.Merge(Degraded{FieldStore, FieldBatch})
+	if !reflect.DeepEqual(d, Degraded{FieldStore, FieldBatch}) || !reflect.DeepEqual(d.Strings(), []string{"store", "batch"}) {
+		t.Errorf("Add/Merge = %v", d)
+	}
+}
+
 func TestInvalidErrorMessage(t *testing.T) {
 	_, err := Decode(edit(t, SubscriptionPurchased, func(m map[string]any) { delete(obj(m, "user"), "id") }))
 	if got, want := err.Error(), `invalid event: field "user.id": required for user.* events`; got != want {
@@ -245,15 +506,46 @@ func TestInvalidErrorMessage(t *testing.T) {
 	}
 }
 
+// The app_id of an invalid event is passed on (to tell apps the forwarder serves from the
+// others) when it can be read, and never appears in the message.
+func TestInvalidErrorCarriesAppID(t *testing.T) {
+	const app = "5b1a3c6e-2f4d-4e8a-9c1b-7d2e8f3a4b5c"
+	for name, c := range map[string]struct {
+		body []byte
+		want string
+	}{
+		"unknown type":    {edit(t, DeviceImpression, func(m map[string]any) { m["type"] = "x" }), app},
+		"no user.id":      {edit(t, SubscriptionRenewed, func(m map[string]any) { delete(obj(m, "user"), "id") }), app},
+		"missing app_id":  {edit(t, SubscriptionRenewed, func(m map[string]any) { delete(m, "app_id"); delete(m, "id") }), ""},
+		"app_id a number": {edit(t, SubscriptionRenewed, func(m map[string]any) { m["app_id"] = 5; delete(m, "id") }), ""},
+		"not json":        {[]byte(`{"app_id":"` + app + `",`), ""},
+	} {
+		_, err := Decode(c.body)
+		var ie *InvalidError
+		if !errors.As(err, &ie) {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if ie.AppID != c.want {
+			t.Errorf("%s: AppID = %q, want %q", name, ie.AppID, c.want)
+		}
+		if strings.Contains(ie.Error(), app) {
+			t.Errorf("%s: message carries the app id: %s", name, ie.Error())
+		}
+	}
+}
+
 // Identifiers are personal data: an error must name the field, never repeat the value.
 func TestInvalidErrorNeverEchoesValues(t *testing.T) {
 	const secret = "SECRET-ID-9f31"
 	bodies := map[string][]byte{
-		"device.id": edit(t, DeviceImpression, func(m map[string]any) { obj(m, "device")["id"] = secret }),
-		"id":        edit(t, DeviceImpression, func(m map[string]any) { m["id"] = secret }),
-		"type":      edit(t, DeviceImpression, func(m map[string]any) { m["type"] = secret }),
-		"user.external_id": edit(t, SubscriptionPurchased, func(m map[string]any) {
-			obj(m, "user")["external_id"] = secret + strings.Repeat("x", MaxIDLen)
+		"device.id": edit(t, DeviceImpression, func(m map[string]any) {
+			delete(m, "user")
+			obj(m, "device")["id"] = secret + strings.Repeat("x", MaxIDLen)
+		}),
+		"id":   edit(t, DeviceImpression, func(m map[string]any) { m["id"] = secret + strings.Repeat("x", MaxIDLen) }),
+		"type": edit(t, DeviceImpression, func(m map[string]any) { m["type"] = secret }),
+		"user.id": edit(t, SubscriptionPurchased, func(m map[string]any) {
+			obj(m, "user")["id"] = secret + strings.Repeat("x", MaxIDLen)
 		}),
 		"syntax":        []byte(`{"id":"` + secret + `",` + secret + `}`),
 		"number in str": []byte(`{"user":{"id":` + "123456789" + `}}`),
@@ -282,22 +574,23 @@ func TestDecodeAcceptsOptionalShapes(t *testing.T) {
 		"device event without user": edit(t, DeviceTransaction, func(m map[string]any) {
 			delete(m, "user")
 		}),
+		"device event without device": edit(t, DeviceImpression, func(m map[string]any) {
+			delete(m, "device")
+		}),
 		"expires_at far future": edit(t, SubscriptionRenewed, func(m map[string]any) { obj(m, "subscription")["expires_at"] = "9999-12-31T23:59:59Z" }),
+		"empty details objects": edit(t, SubscriptionRenewed, func(m map[string]any) {
+			m["subscription"], m["transaction"], m["impression"] = map[string]any{}, nil, map[string]any{}
+		}),
 	}
 	for name, b := range cases {
-		if _, err := Decode(b); err != nil {
+		ev, err := Decode(b)
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
 		}
-	}
-}
-
-func TestLocateFindsInnermostPath(t *testing.T) {
-	body := []byte(`{"a": {"b": [ "x", {"c": [1, 2, 3]} ]}, "d": 1}`)
-	pos := strings.Index(string(body), "3")
-	got := locate(body, pos)
-	want := []pathSeg{{-1}, {-1}, {1}, {-1}, {2}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("locate = %v, want %v", got, want)
+		if len(ev.Degraded) != 0 {
+			t.Errorf("%s: degraded %v", name, ev.Degraded)
+		}
 	}
 }
 
@@ -347,5 +640,34 @@ func TestRFC3339Shape(t *testing.T) {
 		if got := rfc3339Shape(s); got != want {
 			t.Errorf("rfc3339Shape(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// Members are read as encoding/json reads them: keys in any ASCII case, escaped keys,
+// the last of repeated keys, brackets and escapes inside strings.
+func TestDecodeMemberMatching(t *testing.T) {
+	body := []byte(`{"ID":"first","id":"6a1e0000-0000-4000-800c-00000000000c","TYPE":"device.impression",
+		"occurred_at":"2024-05-14T09:29:50Z","app_id":"a","App_Platform_Id":"p","platform":"ios",
+		"\u0064evice":{"id":"d", "model":"M]}\"{[", "ip":"203.0.113.9"},
+		"user":{"id":"u","active_skus":[ "a]" , {"x":["]"]}, "b\"c" ],"Former_Subscriber":true},
+		"impression":{"name":"x"},"impression":{"name":"last"}}`)
+	ev, err := Decode(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID != "6a1e0000-0000-4000-800c-00000000000c" || ev.Type != DeviceImpression || ev.AppPlatformID != "p" {
+		t.Errorf("top-level members: %+v", ev)
+	}
+	if ev.Device == nil || ev.Device.Model != `M]}"{[` || ev.Device.IP != "203.0.113.9" {
+		t.Errorf("device = %+v", ev.Device)
+	}
+	if !reflect.DeepEqual(ev.User.ActiveSKUs, []string{"a]", `b"c`}) || ev.User.FormerSubscriber == nil || !*ev.User.FormerSubscriber {
+		t.Errorf("user = %+v", ev.User)
+	}
+	if ev.Impression.Name != "last" {
+		t.Errorf("repeated key: name %q, want the last", ev.Impression.Name)
+	}
+	if !reflect.DeepEqual(ev.Degraded, Degraded{FieldUserActiveSKUs}) {
+		t.Errorf("degraded = %v", ev.Degraded)
 	}
 }

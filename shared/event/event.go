@@ -5,7 +5,12 @@ import "time"
 // MaxBodyBytes bounds an SQS message body (the SQS maximum): larger bodies are invalid input.
 const MaxBodyBytes = 256 * 1024
 
-// Event is one platform event (event-contract.md §1).
+// Event is one platform event, as decoded from an SQS message body.
+//
+// Optional values that the producer omitted (or sent as null) are zero: "" for strings, nil
+// for pointers and lists. The user state keeps "omitted" apart from "empty" because they mean
+// different things to mParticle: a nil list or flag was not sent (the profile keeps what it
+// had), an empty non-nil list was sent empty (the state is "none").
 type Event struct {
 	ID            string        `json:"id"`
 	Type          Type          `json:"type"`
@@ -20,6 +25,10 @@ type Event struct {
 	Impression    *Impression   `json:"impression,omitempty"`
 	Transaction   *Transaction  `json:"transaction,omitempty"`
 	Subscription  *Subscription `json:"subscription,omitempty"`
+
+	// Degraded lists the optional fields Decode had to normalise or omit. It is not part of
+	// the event's JSON.
+	Degraded Degraded `json:"-"`
 }
 
 // App environments.
@@ -30,23 +39,24 @@ const (
 	AppEnvSimulatorDevelopment = "simulator_development"
 )
 
-// User is the platform user and their current state.
+// User is the platform user and their current state. The lists encode nil as absent and an
+// empty list as [] (omitzero), so an event re-encodes to what it was decoded from.
 type User struct {
-	ID                 string   `json:"id"`
+	ID                 string   `json:"id,omitempty"`
 	ExternalID         string   `json:"external_id,omitempty"`
-	ActiveEntitlements []string `json:"active_entitlements,omitempty"`
-	ActiveSKUs         []string `json:"active_skus,omitempty"`
-	DeviceIDs          []string `json:"device_ids,omitempty"`
-	DevicePlatforms    []string `json:"device_platforms,omitempty"`
-	FormerSubscriber   bool     `json:"former_subscriber,omitempty"`
-	InGracePeriod      bool     `json:"in_grace_period,omitempty"`
-	InTrialPeriod      bool     `json:"in_trial_period,omitempty"`
-	InIntroOfferPeriod bool     `json:"in_intro_offer_period,omitempty"`
+	ActiveEntitlements []string `json:"active_entitlements,omitzero"`
+	ActiveSKUs         []string `json:"active_skus,omitzero"`
+	DeviceIDs          []string `json:"device_ids,omitzero"`
+	DevicePlatforms    []string `json:"device_platforms,omitzero"`
+	FormerSubscriber   *bool    `json:"former_subscriber,omitempty"`
+	InGracePeriod      *bool    `json:"in_grace_period,omitempty"`
+	InTrialPeriod      *bool    `json:"in_trial_period,omitempty"`
+	InIntroOfferPeriod *bool    `json:"in_intro_offer_period,omitempty"`
 }
 
 // Device is the device that produced the event.
 type Device struct {
-	ID         string `json:"id"`
+	ID         string `json:"id,omitempty"`
 	IDFV       string `json:"idfv,omitempty"`
 	IDFA       string `json:"idfa,omitempty"`
 	GAID       string `json:"gaid,omitempty"`

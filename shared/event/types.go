@@ -1,5 +1,6 @@
-// Package event models the platform events the forwarder consumes (event-contract.md §1)
-// and decodes them strictly from SQS message bodies.
+// Package event models the platform events the forwarder consumes and decodes them from SQS
+// message bodies: strictly for what routes and attributes an event (an event without it is
+// invalid), leniently for everything else (normalised or omitted, and recorded as degraded).
 package event
 
 // Type is one of the 13 platform event types that can be sent to mParticle.
@@ -61,8 +62,8 @@ func (t Type) Valid() bool {
 	return ok
 }
 
-// IsUser reports whether t is a user.* lifecycle event (requires a user, carries user attributes).
+// IsUser reports whether t is a user.* lifecycle event (requires a user id, carries user attributes).
 func (t Type) IsUser() bool { return len(t) > 5 && t[:5] == "user." }
 
-// IsDevice reports whether t is a device.* event (requires a device).
+// IsDevice reports whether t is a device.* event (requires a device id or a user id).
 func (t Type) IsDevice() bool { return len(t) > 7 && t[:7] == "device." }

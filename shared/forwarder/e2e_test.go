@@ -84,7 +84,7 @@ func TestForwarderOnLocalStack(t *testing.T) {
 		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
 		"DLQ_URL":            out.DLQURL,
 		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
-		"MPARTICLE_BASE_URL": srv.URL,
+		"MPARTICLE_BASE_URL": srv.URL + mpserver.PartnerPrefix,
 	}
 	var logs bytes.Buffer
 	h, err := forwarder.NewFromEnv(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))

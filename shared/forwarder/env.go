@@ -33,7 +33,13 @@ type Settings struct {
 	DeadlineMarginMilli int           // DEADLINE_MARGIN_MS, default 2000
 	DeliveriesTable     string        // DELIVERIES_TABLE: idempotency records; empty disables
 	IdempotencyTTL      time.Duration // IDEMPOTENCY_TTL_HOURS, default 72h
+	BackoffUnit         time.Duration // RETRY_BACKOFF_UNIT, default DefaultBackoffUnit
 }
+
+// EnvRetryBackoffUnit names the variable that scales the retry backoff. The template does not
+// set it (the deployed unit is the default); the soak and local runs shrink it to compress
+// time, as they do the visibility timeout.
+const EnvRetryBackoffUnit = "RETRY_BACKOFF_UNIT"
 
 // SettingsFromEnv reads and validates Settings.
 func SettingsFromEnv(getenv func(string) string) (Settings, error) {
@@ -67,6 +73,14 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		return s, err
 	}
 	s.IdempotencyTTL = time.Duration(hours) * time.Hour
+	if s.BackoffUnit, err = duration(getenv, EnvRetryBackoffUnit, DefaultBackoffUnit); err != nil {
+		return s, err
+	}
+	if s.BackoffUnit <= 0 {
+		// 0 would make every retry come back after a second: an outage would spend all the
+		// receives within minutes and dead-letter valid events.
+		return s, fmt.Errorf("%s must be positive", EnvRetryBackoffUnit)
+	}
 	return s, nil
 }
 
@@ -147,6 +161,7 @@ func NewFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) stri
 	}, Config{
 		MaxConcurrentFeeds: s.MaxConcurrentFeeds,
 		DeadlineMargin:     time.Duration(s.DeadlineMarginMilli) * time.Millisecond,
+		BackoffUnit:        s.BackoffUnit,
 	}), nil
 }
 

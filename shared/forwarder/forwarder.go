@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -61,9 +63,12 @@ type Deliveries interface {
 	Record(ctx context.Context, keys []string) error
 }
 
-// Visibility delays a message's redelivery (a throttled feed's wait). Optional.
+// Visibility delays retried messages' redelivery (their backoff, or a throttled feed's wait).
+// Optional.
 type Visibility interface {
-	Extend(ctx context.Context, msg events.SQSMessage, d time.Duration) error
+	// Delay hides each message for its duration. The i-th error is delays[i]'s, nil when it
+	// was delayed; a message that could not be comes back after the queue's own timeout.
+	Delay(ctx context.Context, delays []Delay) []error
 }
 
 // DeadLetter is a message diverted from the pipeline, with why.
@@ -92,6 +97,8 @@ type Config struct {
 	// DeadlineMargin is kept free at the end of an invocation to report results: no feed's
 	// upload starts later than this before the deadline, and uploads end by then.
 	DeadlineMargin time.Duration
+	// BackoffUnit scales the retry backoff (see RetryBackoff); 0 means DefaultBackoffUnit.
+	BackoffUnit time.Duration
 }
 
 // Deps are the handler's collaborators.
@@ -102,7 +109,7 @@ type Deps struct {
 	DeadLetters  DeadLetters
 	Health       HealthMarker     // may be nil
 	Deliveries   Deliveries       // may be nil: no idempotency records
-	Visibility   Visibility       // may be nil: throttled messages come back after the queue's timeout
+	Visibility   Visibility       // may be nil: retried messages come back after the queue's timeout
 	Metrics      *metrics.Emitter // may be nil: no embedded metrics
 	Logger       *slog.Logger
 	Now          func() time.Time
@@ -132,6 +139,9 @@ func New(deps Deps, cfg Config) *Handler {
 	if cfg.DeadlineMargin <= 0 {
 		cfg.DeadlineMargin = 2 * time.Second
 	}
+	if cfg.BackoffUnit <= 0 {
+		cfg.BackoffUnit = DefaultBackoffUnit
+	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -153,6 +163,9 @@ type record struct {
 	msg          events.SQSMessage
 	receiveCount int
 	ev           *event.Event
+	// invalid is why the body is not a valid event (ev is nil then), when its app_id could
+	// be read: whether it is dead-lettered depends on the app's integrations.
+	invalid error
 	// dupOf is the earlier message of this batch with the same event id (the producer sent
 	// the event twice, or SQS delivered it twice): it is sent once and shares that verdict.
 	dupOf *record
@@ -206,6 +219,10 @@ type feedWork struct {
 type Summary struct {
 	Messages, Invalid, NoIntegration, Delivered, Deduplicated, Rejected, Retried, DeadLettered int
 	Throttled, AuthFailed, MissingCustomerID                                                   int
+	// InvalidAcknowledged counts the invalid messages (of Invalid) acknowledged rather than
+	// dead-lettered because their app has no enabled integration; Degraded, the events
+	// delivered with at least one field normalised or omitted.
+	InvalidAcknowledged, Degraded int
 }
 
 // Handle processes one SQS batch and reports the messages to retry.
@@ -229,6 +246,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	recs := make([]*record, len(in.Records))
 	var deadLetters []DeadLetter
 	byApp := map[string][]*record{}
+	invalidByApp := map[string][]*record{}
 	var appOrder []string
 	firstOf := map[string]*record{}
 
@@ -239,13 +257,15 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 		if err != nil {
 			sum.Invalid++
 			count(ctx, metrics.Invalid, "", 1)
-			h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
-				slog.String("message_id", msg.MessageId), slog.String("outcome", "invalid"),
-				slog.String("reason", err.Error()), slog.Int("receive_count", r.receiveCount))
-			deadLetters = append(deadLetters, DeadLetter{
-				MessageID: msg.MessageId, Body: msg.Body, Kind: FailureInvalidInput,
-				Reason: err.Error(), ReceiveCount: r.receiveCount,
-			})
+			if appID := invalidAppID(err); appID != "" {
+				r.invalid = err // settled with the app's integrations (settleInvalid)
+				if byApp[appID] == nil && invalidByApp[appID] == nil {
+					appOrder = append(appOrder, appID)
+				}
+				invalidByApp[appID] = append(invalidByApp[appID], r)
+				continue
+			}
+			deadLetters = append(deadLetters, h.invalidLetter(ctx, r, err))
 			continue
 		}
 		r.ev = ev
@@ -255,7 +275,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			continue
 		}
 		firstOf[ev.ID] = r
-		if _, seen := byApp[ev.AppID]; !seen {
+		if byApp[ev.AppID] == nil && invalidByApp[ev.AppID] == nil {
 			appOrder = append(appOrder, ev.AppID)
 		}
 		byApp[ev.AppID] = append(byApp[ev.AppID], r)
@@ -265,6 +285,9 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	var feeds []*feedWork
 	for _, appID := range appOrder {
 		ins, err := h.deps.Integrations.ForApp(ctx, appID)
+		letters, acked := h.settleInvalid(ctx, invalidByApp[appID], ins, err)
+		deadLetters = append(deadLetters, letters...)
+		sum.InvalidAcknowledged += acked
 		if err != nil {
 			for _, r := range byApp[appID] {
 				r.fail(true, "-", "integration lookup failed")
@@ -283,12 +306,14 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 				h.logOutcome(ctx, r, nil, "no_integration", 0, 0, "")
 				continue
 			}
+			degraded := slices.Clone(r.ev.Degraded)
 			for _, target := range targets {
 				res, err := transform.ToBatch(r.ev, target)
 				if err != nil {
 					r.fail(false, target.ID, "transform: "+err.Error())
 					continue
 				}
+				degraded.Merge(res.Degraded)
 				if res.MissingCustomerID {
 					sum.MissingCustomerID++
 					h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "customer id missing",
@@ -303,6 +328,9 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 				}
 				fw.deliveries = append(fw.deliveries, delivery{rec: r, batch: res.Batch, key: deliverystore.Key(r.ev.ID, target.ID)})
 			}
+			if h.noteDegraded(ctx, r, degraded) {
+				sum.Degraded++
+			}
 		}
 	}
 
@@ -312,6 +340,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 
 	// Verdicts: retry if any delivery must be retried; dead-letter if any was refused for good.
 	var failures []events.SQSBatchItemFailure
+	var delays []Delay // the retried messages' backoff
 	retryableOnly := 0
 	for _, r := range recs {
 		if r.ev == nil {
@@ -323,6 +352,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			if len(r.dupOf.retryable) > 0 {
 				retryableOnly++
 				failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
+				delays = append(delays, h.retryDelay(r.msg, r.receiveCount, r.dupOf.retryAfter))
 			}
 			continue
 		}
@@ -332,7 +362,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			sum.Retried++
 			retryableOnly++
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: r.msg.MessageId})
-			h.extendVisibility(ctx, r)
+			delays = append(delays, h.retryDelay(r.msg, r.receiveCount, r.retryAfter))
 		case len(r.rejected) > 0:
 			sum.Rejected++
 			deadLetters = append(deadLetters, DeadLetter{
@@ -348,6 +378,9 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 			h.deps.Logger.LogAttrs(ctx, slog.LevelError, "dead-letter send failed",
 				slog.String("message_id", dl.MessageID), slog.String("error", err.Error()))
 			failures = append(failures, events.SQSBatchItemFailure{ItemIdentifier: dl.MessageID})
+			if msg, ok := messageByID(in.Records, dl.MessageID); ok {
+				delays = append(delays, h.retryDelay(msg, dl.ReceiveCount, 0))
+			}
 			continue
 		}
 		sum.DeadLettered++
@@ -358,8 +391,14 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 		count(ctx, metrics.DeadLettered, feed, 1)
 	}
 
+	// Before answering, and before an ErrAllRetryable error too: the event source mapping
+	// does not change the visibility of the messages handed back, so this spaces their
+	// next receive.
+	h.delayRetries(ctx, delays)
+
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done",
 		slog.Int("messages", sum.Messages), slog.Int("invalid", sum.Invalid),
+		slog.Int("invalid_acknowledged", sum.InvalidAcknowledged), slog.Int("degraded", sum.Degraded),
 		slog.Int("no_integration", sum.NoIntegration), slog.Int("delivered", sum.Delivered),
 		slog.Int("deduplicated", sum.Deduplicated), slog.Int("throttled", sum.Throttled), slog.Int("auth_failed", sum.AuthFailed),
 		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
@@ -480,7 +519,7 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 		}
 	}
 
-	authFailed := false
+	authFailed, misdirected := false, false
 	var delivered []string
 	var throttleFor time.Duration
 	percentUsed := -1
@@ -505,14 +544,25 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 			counts.authFailed.Add(1)
 			d.rec.fail(true, in.ID, "credentials refused by mParticle")
 			h.logOutcome(ctx, d.rec, in, "auth_failed", res.StatusCode, res.Attempts, "credentials refused")
+		case mparticle.Redirected:
+			// The integration's endpoint (its pod) is wrong, not the event: keep it in the
+			// queue until the setting is fixed, never in the dead-letter queue.
+			misdirected = true
+			d.rec.fail(true, in.ID, "mParticle endpoint redirected (configuration fault): "+reason)
+			h.logOutcome(ctx, d.rec, in, "misdirected", res.StatusCode, res.Attempts, reason)
 		default:
 			d.rec.fail(true, in.ID, reason)
-			if res.StatusCode == 429 {
+			outcome, status := "retry", res.StatusCode
+			if res.Throttled || res.StatusCode == http.StatusTooManyRequests {
 				counts.throttled.Add(1)
 				throttleFor = max(throttleFor, res.RetryAfter)
+				if res.StatusCode == 0 {
+					// Held back unsent after the feed's 429: logged and counted as throttled.
+					outcome, status = "throttled", http.StatusTooManyRequests
+				}
 			}
 			d.rec.waitAtLeast(res.RetryAfter)
-			h.logOutcome(ctx, d.rec, in, "retry", res.StatusCode, res.Attempts, reason)
+			h.logOutcome(ctx, d.rec, in, outcome, status, res.Attempts, reason)
 		}
 	}
 	if throttleFor > 0 {
@@ -520,9 +570,12 @@ func (h *Handler) sendFeed(ctx context.Context, fw *feedWork, counts *feedCounts
 	}
 	h.pace(in.ID, percentUsed)
 	h.recordDelivered(ctx, in, delivered)
-	if authFailed {
+	switch {
+	case authFailed:
 		h.markUnhealthy(ctx, in, "mParticle refused the server-to-server key and secret (401/403)")
-	} else if len(delivered) > 0 && in.Health == integration.HealthUnhealthy {
+	case misdirected:
+		h.markUnhealthy(ctx, in, "mParticle answered with a redirect (3xx): the integration's pod or endpoint is misconfigured")
+	case len(delivered) > 0 && in.Health == integration.HealthUnhealthy:
 		h.markHealthy(ctx, in)
 	}
 }
@@ -584,7 +637,7 @@ func (h *Handler) logOutcome(ctx context.Context, r *record, in *integration.Int
 			count(ctx, metrics.Delivered, in.ID, 1)
 		case "deduplicated":
 			count(ctx, metrics.Deduplicated, in.ID, 1)
-		case "retry", "not_started", "throttled", "auth_failed":
+		case "retry", "not_started", "throttled", "auth_failed", "misdirected":
 			count(ctx, metrics.Retried, in.ID, 1)
 		}
 		switch {
@@ -692,20 +745,35 @@ func (h *Handler) coolDown(feedID string, d time.Duration) {
 	}
 }
 
-// maxVisibilityExtension stays under SQS's 12-hour visibility limit.
-const maxVisibilityExtension = 12 * time.Hour
+// retryDelay is how long a message given back to SQS stays hidden: its backoff by receive
+// count, or the wait mParticle asked for when longer (RetryVisibility).
+func (h *Handler) retryDelay(msg events.SQSMessage, receiveCount int, wait time.Duration) Delay {
+	return Delay{Msg: msg, D: RetryVisibility(h.cfg.BackoffUnit, receiveCount, wait)}
+}
 
-// extendVisibility keeps a throttled message hidden for as long as mParticle asked to wait,
-// so it is not redelivered (and its receive count spent) before the feed accepts data again.
-func (h *Handler) extendVisibility(ctx context.Context, r *record) {
-	if h.deps.Visibility == nil || r.retryAfter <= 0 {
+// delayRetries hides the retried messages for their backoff, so that an outage spends few
+// receives. A message whose visibility could not be changed is not lost: it comes back after
+// the queue's own timeout, having spent a receive sooner than planned.
+func (h *Handler) delayRetries(ctx context.Context, delays []Delay) {
+	if h.deps.Visibility == nil || len(delays) == 0 {
 		return
 	}
-	d := throttleVisibility(r.retryAfter, r.receiveCount)
-	if err := h.deps.Visibility.Extend(ctx, r.msg, d); err != nil {
-		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not extend visibility",
-			slog.String("message_id", r.msg.MessageId), slog.String("error", err.Error()))
+	for i, err := range h.deps.Visibility.Delay(ctx, delays) {
+		if err != nil {
+			h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not delay retry",
+				slog.String("message_id", delays[i].Msg.MessageId), slog.Int("receive_count", receiveCount(delays[i].Msg)),
+				slog.Duration("delay", delays[i].D), slog.String("error", err.Error()))
+		}
 	}
+}
+
+func messageByID(msgs []events.SQSMessage, id string) (events.SQSMessage, bool) {
+	for _, m := range msgs {
+		if m.MessageId == id {
+			return m, true
+		}
+	}
+	return events.SQSMessage{}, false
 }
 
 // freshCredentials re-reads the integration (its secret version may have changed) and its
@@ -731,21 +799,6 @@ func count(ctx context.Context, name metrics.Name, feedID string, n int) {
 	if inv, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
 		inv.Add(name, feedID, n)
 	}
-}
-
-// throttleVisibility is how long a throttled message stays hidden: the wait mParticle asked
-// for, in whole seconds (never 0, which would redeliver it at once), doubled on each receive
-// so that a feed throttled for long spends its receives over a growing span instead of
-// reaching the dead-letter queue after a few short waits; capped at SQS's 12 hours.
-func throttleVisibility(wait time.Duration, receiveCount int) time.Duration {
-	d := max(wait.Round(time.Second), time.Second)
-	if wait > d {
-		d += time.Second // round up: never shorter than asked
-	}
-	for i := 1; i < receiveCount && d < maxVisibilityExtension; i++ {
-		d *= 2
-	}
-	return min(d, maxVisibilityExtension)
 }
 
 // Pacing: above paceFrom percent of its rate limit, a feed's next upload waits up to

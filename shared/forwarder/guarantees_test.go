@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
@@ -55,11 +53,13 @@ type fakeVisibility struct {
 	extended map[string]time.Duration
 }
 
-func (f *fakeVisibility) Extend(_ context.Context, msg events.SQSMessage, d time.Duration) error {
+func (f *fakeVisibility) Delay(_ context.Context, delays []Delay) []error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.extended[msg.MessageId] = d
-	return nil
+	for _, d := range delays {
+		f.extended[d.Msg.MessageId] = d.D
+	}
+	return make([]error, len(delays))
 }
 
 func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
@@ -202,26 +202,6 @@ func TestEmbeddedMetricsCountOutcomes(t *testing.T) {
 	}
 	if _, ok := doc["_aws"]; !ok {
 		t.Error("not an EMF document")
-	}
-}
-
-func TestThrottleVisibility(t *testing.T) {
-	tests := []struct {
-		wait    time.Duration
-		receive int
-		want    time.Duration
-	}{
-		{300 * time.Millisecond, 1, time.Second}, // never 0: that would redeliver at once
-		{1500 * time.Millisecond, 1, 2 * time.Second},
-		{2 * time.Second, 1, 2 * time.Second},
-		{10 * time.Second, 0, 10 * time.Second},
-		{10 * time.Second, 3, 40 * time.Second}, // doubled per earlier receive
-		{time.Hour, 5, 12 * time.Hour},          // SQS maximum
-	}
-	for _, tt := range tests {
-		if got := throttleVisibility(tt.wait, tt.receive); got != tt.want {
-			t.Errorf("throttleVisibility(%s, %d) = %s, want %s", tt.wait, tt.receive, got, tt.want)
-		}
 	}
 }
 

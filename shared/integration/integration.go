@@ -1,5 +1,5 @@
 // Package integration models an app's mParticle integrations (what the Control Center
-// configures) and decides which of them receive an event (event-contract.md §4).
+// configures) and decides which of them receive an event.
 package integration
 
 import (
@@ -27,16 +27,18 @@ const (
 	CustomerIDNamiUser CustomerIDSource = "nami_user_id"
 )
 
-// Pods are the mParticle data-centre pods.
+// Pod settings of an integration. PodPartner (no pod) sends to mParticle's partner inbound
+// endpoint, which routes by the key and is right for almost every feed; a pod name sends to
+// that pod's own host (items written before the partner endpoint became the default hold
+// "US1" and keep sending there). The names are shorthands for code and tests: which pods
+// exist is decided by the mparticle package (mparticle.Pods), the one table of pods.
 const (
-	PodUS1 = "US1"
-	PodUS2 = "US2"
-	PodEU1 = "EU1"
-	PodAU1 = "AU1"
+	PodPartner = ""
+	PodUS1     = "US1"
+	PodUS2     = "US2"
+	PodEU1     = "EU1"
+	PodAU1     = "AU1"
 )
-
-// Pods lists the valid pods; US1 is the default.
-var Pods = []string{PodUS1, PodUS2, PodEU1, PodAU1}
 
 // Platforms lists the act-as platforms an integration may feed.
 var Platforms = []string{"ios", "android", "amazon", "apple_tv", "web", "roku", "fire_tv", "smart_tv", "xbox", "alexa"}
@@ -56,7 +58,7 @@ type Integration struct {
 	Scope            Scope            `json:"scope" dynamodbav:"scope"`
 	AppPlatformID    string           `json:"app_platform_id,omitempty" dynamodbav:"app_platform_id,omitempty"`
 	Platform         string           `json:"platform" dynamodbav:"platform"`
-	Pod              string           `json:"pod" dynamodbav:"pod"`
+	Pod              string           `json:"pod" dynamodbav:"pod,omitempty"`
 	CustomerIDSource CustomerIDSource `json:"customer_id_source" dynamodbav:"customer_id_source"`
 	Events           []event.Type     `json:"events" dynamodbav:"events"`
 
@@ -68,6 +70,10 @@ type Integration struct {
 	SecretVersionID      string    `json:"-" dynamodbav:"secret_version_id,omitempty"`
 	KeyHint              string    `json:"-" dynamodbav:"key_hint,omitempty"`
 	CredentialsUpdatedAt time.Time `json:"-" dynamodbav:"credentials_updated_at"`
+	// KeyPod is the pod the key names by its prefix ("us2-..." is US2), empty for a key
+	// without one, so a later change of pod can be checked against the key without reading
+	// the secret. Items written before it existed have none and skip that check.
+	KeyPod string `json:"-" dynamodbav:"key_pod,omitempty"`
 
 	CreatedAt time.Time `json:"created_at" dynamodbav:"created_at"`
 	UpdatedAt time.Time `json:"updated_at" dynamodbav:"updated_at"`
@@ -79,8 +85,8 @@ type Integration struct {
 	HealthUpdatedAt time.Time `json:"-" dynamodbav:"health_updated_at,omitempty"`
 }
 
-// Receives reports whether the integration takes the event (event-contract.md §4):
-// enabled, the event type selected, and the platform scope matching.
+// Receives reports whether the integration takes the event: enabled, the event type
+// selected, and the platform scope matching.
 func (in *Integration) Receives(ev *event.Event) bool {
 	if !in.Enabled || !slices.Contains(in.Events, ev.Type) {
 		return false

@@ -1,11 +1,9 @@
 package integrationstore
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
-	"strings"
+	"regexp"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
@@ -13,52 +11,41 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
-// cursor is the LastEvaluatedKey of a page, as the opaque `next` token carries it.
-type cursor struct {
-	PK string `json:"pk"`
-	SK string `json:"sk"`
-}
+// CursorPattern is the shape of a List cursor (the API's `next` token): the 16 bytes of the
+// last listed integration's id, base64url without padding. 16 bytes leave 4 unused bits in
+// the last of the 22 characters, hence its short class.
+//
+// Every string of this shape is a valid cursor: it names a position in the sort order of
+// one app's integrations, and List only ever reads the caller's app, so a token from
+// another app, or made up, can reach nothing but the caller's own items. That lets the
+// API's description state exactly which tokens are accepted.
+const CursorPattern = `^[A-Za-z0-9_-]{21}[AQgw]$`
 
-// maxCursorLen bounds a token before decoding: a real one is about 120 characters.
-const maxCursorLen = 512
+var cursorRE = regexp.MustCompile(CursorPattern)
 
-func encodeCursor(appID, id string) (string, error) {
-	b, err := json.Marshal(cursor{PK: PK(appID), SK: SK(id)})
+func encodeCursor(id string) (string, error) {
+	u, err := uuid.Parse(id)
 	if err != nil {
 		return "", fmt.Errorf("integrationstore: encode cursor: %w", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return base64.RawURLEncoding.EncodeToString(u[:]), nil
 }
 
-// decodeCursor turns a token back into an ExclusiveStartKey. It accepts only a key of
-// appID's partition naming an integration id, so a token forged or copied from another
-// app cannot start a Query anywhere else.
+// decodeCursor turns a token into the ExclusiveStartKey of a Query of appID's partition.
 func decodeCursor(token, appID string) (map[string]types.AttributeValue, error) {
-	if len(token) > maxCursorLen {
-		return nil, fmt.Errorf("%w: too long", ErrBadCursor)
+	if !cursorRE.MatchString(token) {
+		return nil, fmt.Errorf("%w: not a cursor", ErrBadCursor)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not base64url", ErrBadCursor)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var c cursor
-	if err := dec.Decode(&c); err != nil || dec.More() {
-		return nil, fmt.Errorf("%w: malformed", ErrBadCursor)
-	}
-	if c.PK != PK(appID) {
-		return nil, fmt.Errorf("%w: not issued for this app", ErrBadCursor)
-	}
-	id, ok := strings.CutPrefix(c.SK, skPrefix)
-	if !ok {
-		return nil, fmt.Errorf("%w: bad sort key", ErrBadCursor)
-	}
-	if _, err := uuid.Parse(id); err != nil || len(id) != 36 {
-		return nil, fmt.Errorf("%w: bad integration id", ErrBadCursor)
+	u, err := uuid.FromBytes(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadCursor, len(raw))
 	}
 	return map[string]types.AttributeValue{
-		stack.TableHashKey:  &types.AttributeValueMemberS{Value: c.PK},
-		stack.TableRangeKey: &types.AttributeValueMemberS{Value: c.SK},
+		stack.TableHashKey:  &types.AttributeValueMemberS{Value: PK(appID)},
+		stack.TableRangeKey: &types.AttributeValueMemberS{Value: SK(u.String())},
 	}, nil
 }

@@ -126,8 +126,8 @@ type Page struct {
 }
 
 // List returns up to limit integrations of an app, newest first, starting after cursor
-// (empty for the first page). Next is set only when more items follow, so a client never
-// fetches an empty trailing page.
+// (empty for the first page; see CursorPattern). Next is set only when more items follow,
+// so a client never fetches an empty trailing page.
 func (s *Store) List(ctx context.Context, appID string, limit int, cursor string) (Page, error) {
 	if limit < 1 || limit > MaxLimit {
 		return Page{}, fmt.Errorf("integrationstore: limit %d outside 1..%d", limit, MaxLimit)
@@ -162,7 +162,7 @@ func (s *Store) List(ctx context.Context, appID string, limit int, cursor string
 	if len(items) > limit {
 		page.Items = items[:limit]
 		last := page.Items[limit-1]
-		next, err := encodeCursor(last.AppID, last.ID)
+		next, err := encodeCursor(last.ID)
 		if err != nil {
 			return Page{}, err
 		}
@@ -225,8 +225,9 @@ var notUpdated = map[string]bool{
 	"health": true, "health_error": true, "health_updated_at": true,
 }
 
-// Attributes that are omitted when empty and so must be removed when cleared.
-var removable = []string{"app_platform_id", "key_hint", "secret_version_id"}
+// Attributes that are omitted when empty and so must be removed when cleared (a pod set
+// back to the partner endpoint, a key without a pod prefix).
+var removable = []string{"app_platform_id", "key_hint", "key_pod", "pod", "secret_version_id"}
 
 // Update writes the Control Center's attributes of in if the stored version is expected,
 // and sets in.Version to expected+1. It updates attributes in place (rather than replacing

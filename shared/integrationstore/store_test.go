@@ -122,6 +122,53 @@ func TestUpdateBumpsVersionAndDetectsConflicts(t *testing.T) {
 	}
 }
 
+// A pod set back to the partner endpoint, or a key without a pod prefix, leaves no
+// attribute behind: readers of the item see "" either way, and an absent attribute is
+// what a partner-endpoint item written by Create looks like.
+func TestPodSettingsRoundTripAndClear(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	tests := []struct {
+		name                string
+		pod, keyPod         string
+		nextPod, nextKeyPod string
+	}{
+		{"stored pod to partner", integration.PodUS1, "", integration.PodPartner, ""},
+		{"partner to a pod", integration.PodPartner, "", integration.PodEU1, "EU1"},
+		{"prefixed key rotated to a plain one", integration.PodPartner, "US2", integration.PodPartner, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sample(t, appID())
+			in.Pod, in.KeyPod = tt.pod, tt.keyPod
+			if err := s.Create(ctx, &in); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Get(ctx, in.AppID, in.ID); err != nil || !reflect.DeepEqual(got, in) {
+				t.Fatalf("round trip: %v\n got %+v\nwant %+v", err, got, in)
+			}
+			edit := in
+			edit.Pod, edit.KeyPod = tt.nextPod, tt.nextKeyPod
+			if err := s.Update(ctx, &edit, 1); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, in.AppID, in.ID)
+			if err != nil || got.Pod != tt.nextPod || got.KeyPod != tt.nextKeyPod {
+				t.Fatalf("after update: pod %q key pod %q (%v), want %q %q", got.Pod, got.KeyPod, err, tt.nextPod, tt.nextKeyPod)
+			}
+			raw, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tableName), Key: key(in.AppID, in.ID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for attr, v := range map[string]string{"pod": tt.nextPod, "key_pod": tt.nextKeyPod} {
+				if _, present := raw.Item[attr]; present != (v != "") {
+					t.Errorf("attribute %s present %v, value %q", attr, present, v)
+				}
+			}
+		})
+	}
+}
+
 func TestSetHealthNeitherBumpsVersionNorIsClobberedByUpdate(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -236,8 +283,21 @@ func TestListPagesNewestFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.List(ctx, other.AppID, 2, first.Next); !errors.Is(err, ErrBadCursor) {
-		t.Fatalf("cursor used for another app: %v, want ErrBadCursor", err)
+	// A cursor from another app is a position in the caller's list and reaches nothing else.
+	// Here it lists nothing: the other app's one integration is newer than that position.
+	if p, err := s.List(ctx, other.AppID, 2, first.Next); err != nil || len(p.Items) != 0 {
+		t.Fatalf("cursor used for another app: %d items, %v", len(p.Items), err)
+	}
+	// A cursor past every id lists nothing; one before every id lists the whole app: a
+	// made-up position needs no item at it.
+	for tok, want := range map[string]int{"_____________________w": 7, "AAAAAAAAAAAAAAAAAAAAAA": 0} {
+		p, err := s.List(ctx, app, 100, tok)
+		if err != nil || len(p.Items) != want {
+			t.Errorf("list after %s: %d items, %v; want %d", tok, len(p.Items), err, want)
+		}
+	}
+	if _, err := s.List(ctx, app, 2, "not a cursor"); !errors.Is(err, ErrBadCursor) {
+		t.Errorf("malformed cursor: %v, want ErrBadCursor", err)
 	}
 	for _, limit := range []int{0, -1, MaxLimit + 1} {
 		if _, err := s.List(ctx, app, limit, ""); err == nil {

@@ -13,6 +13,10 @@
 // later feed under OtherFeeds, so one container publishes at most MaxFeeds+1 FeedID values
 // per name whatever the traffic; per-feed lines carry only the non-zero counts, so a quiet
 // feed publishes nothing. Across the fleet the bound is the number of integrations.
+//
+// Degraded is counted by input field instead (dimension set {Service, Field}), one line per
+// field with a non-zero count. Its Field values are the closed set event.Fields, plus
+// OtherField for anything else, so what producers send never creates new metrics.
 package metrics
 
 import (
@@ -20,9 +24,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/event"
 )
 
 // Name is a metric name.
@@ -40,18 +47,27 @@ const (
 	AuthFailed   Name = "AuthFailed"   // credentials refused (401/403) after a fresh read
 )
 
-// Names lists the metrics in the order they are written. The service-wide line always
-// carries all of them, zeros included, so alarms see data rather than gaps.
+// Names lists the metrics Add counts, in the order they are written. The service-wide line
+// always carries all of them, zeros included, so alarms see data rather than gaps.
 var Names = []Name{Delivered, Deduplicated, Retried, DeadLettered, Invalid, Throttled, AuthFailed}
+
+// Degraded counts, per input field, the events sent to their feeds with that field normalised
+// or omitted (counted with AddDegraded, not Add). The service-wide line carries its total after
+// the Names; per-field lines carry the dimension Field.
+const Degraded Name = "Degraded"
 
 // Dimension names.
 const (
 	DimService = "Service"
 	DimFeedID  = "FeedID"
+	DimField   = "Field"
 )
 
 // OtherFeeds is the FeedID under which feeds past the MaxFeeds bound are counted.
 const OtherFeeds = "_other"
+
+// OtherField is the Field under which a field outside event.Fields is counted.
+const OtherField = "_other"
 
 // Defaults for Options fields left zero.
 const (
@@ -103,7 +119,7 @@ func NewWithOptions(w io.Writer, namespace string, opts Options) *Emitter {
 
 // Begin starts collecting the counts of one invocation.
 func (e *Emitter) Begin() *Invocation {
-	return &Invocation{e: e, total: map[Name]int64{}, perFeed: map[string]map[Name]int64{}}
+	return &Invocation{e: e, total: map[Name]int64{}, perFeed: map[string]map[Name]int64{}, perField: map[string]int64{}}
 }
 
 // feedKey maps a feed to the FeedID it is published under, admitting new feeds while the
@@ -126,11 +142,12 @@ func (e *Emitter) feedKey(feedID string) string {
 type Invocation struct {
 	e *Emitter
 
-	mu      sync.Mutex
-	total   map[Name]int64
-	perFeed map[string]map[Name]int64
-	unknown []Name
-	flushed bool
+	mu       sync.Mutex
+	total    map[Name]int64
+	perFeed  map[string]map[Name]int64
+	perField map[string]int64 // Degraded by Field
+	unknown  []Name
+	flushed  bool
 }
 
 // Add counts n occurrences of name, one of Names. feedID is the integration the count is
@@ -165,7 +182,23 @@ func (inv *Invocation) Add(name Name, feedID string, n int) {
 	m[name] += int64(n)
 }
 
-// Total returns the invocation's count of name across feeds.
+// AddDegraded counts n events sent with field f normalised or omitted. A field outside
+// event.Fields is counted under OtherField. Non-positive n is ignored.
+func (inv *Invocation) AddDegraded(f event.Field, n int) {
+	if n <= 0 {
+		return
+	}
+	key := string(f)
+	if !event.KnownField(f) {
+		key = OtherField
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.total[Degraded] += int64(n)
+	inv.perField[key] += int64(n)
+}
+
+// Total returns the invocation's count of name across feeds (for Degraded, across fields).
 func (inv *Invocation) Total(name Name) int64 {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
@@ -183,22 +216,23 @@ func (inv *Invocation) Flush() error {
 	inv.flushed = true
 	total := inv.total
 	perFeed := inv.perFeed
+	perField := inv.perField
 	unknown := inv.unknown
 	inv.mu.Unlock()
 
 	e := inv.e
 	ts := e.opts.Now().UnixMilli()
 	var buf bytes.Buffer
-	if err := e.writeDoc(&buf, ts, "", total, true); err != nil {
+	if err := e.writeDoc(&buf, ts, "", "", append(slices.Clip(Names), Degraded), total, true); err != nil {
 		return err
 	}
-	feeds := make([]string, 0, len(perFeed))
-	for f := range perFeed {
-		feeds = append(feeds, f)
+	for _, f := range slices.Sorted(maps.Keys(perFeed)) {
+		if err := e.writeDoc(&buf, ts, DimFeedID, f, Names, perFeed[f], false); err != nil {
+			return err
+		}
 	}
-	slices.Sort(feeds)
-	for _, f := range feeds {
-		if err := e.writeDoc(&buf, ts, f, perFeed[f], false); err != nil {
+	for _, f := range slices.Sorted(maps.Keys(perField)) {
+		if err := e.writeDoc(&buf, ts, DimField, f, []Name{Degraded}, map[Name]int64{Degraded: perField[f]}, false); err != nil {
 			return err
 		}
 	}
@@ -234,10 +268,12 @@ type metricDefinition struct {
 }
 
 // writeDoc appends one line: the _aws envelope, then the dimension values and metric
-// values as root members (EMF's target members).
-func (e *Emitter) writeDoc(buf *bytes.Buffer, ts int64, feed string, counts map[Name]int64, all bool) error {
+// values as root members (EMF's target members). dim is the dimension besides Service (""
+// for the service-wide line) and dimValue its value; of, the metrics the line may carry,
+// all of them when all is set, else the non-zero ones.
+func (e *Emitter) writeDoc(buf *bytes.Buffer, ts int64, dim, dimValue string, of []Name, counts map[Name]int64, all bool) error {
 	var names []Name
-	for _, n := range Names {
+	for _, n := range of {
 		if all || counts[n] > 0 {
 			names = append(names, n)
 		}
@@ -247,8 +283,8 @@ func (e *Emitter) writeDoc(buf *bytes.Buffer, ts int64, feed string, counts map[
 	}
 
 	dims := []string{DimService}
-	if feed != "" {
-		dims = append(dims, DimFeedID)
+	if dim != "" {
+		dims = append(dims, dim)
 	}
 	defs := make([]metricDefinition, len(names))
 	for i, n := range names {
@@ -283,8 +319,8 @@ func (e *Emitter) writeDoc(buf *bytes.Buffer, ts int64, feed string, counts map[
 	if err := member(DimService, e.opts.Service); err != nil {
 		return fmt.Errorf("metrics: encode: %w", err)
 	}
-	if feed != "" {
-		if err := member(DimFeedID, feed); err != nil {
+	if dim != "" {
+		if err := member(dim, dimValue); err != nil {
 			return fmt.Errorf("metrics: encode: %w", err)
 		}
 	}

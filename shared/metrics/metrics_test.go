@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 )
 
@@ -141,7 +142,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 	}{
 		{
 			name:    "nothing counted: one service line of zeros",
-			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0},
+			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
 		},
 		{
 			name: "per-feed counts add up to the service totals",
@@ -149,7 +150,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 				{metrics.Delivered, "feed-a", 3}, {metrics.Delivered, "feed-b", 2}, {metrics.Delivered, "feed-a", 1},
 				{metrics.Throttled, "feed-b", 1}, {metrics.Retried, "feed-b", 4}, {metrics.Invalid, "", 2},
 			},
-			service: map[string]float64{"Delivered": 6, "Deduplicated": 0, "Retried": 4, "DeadLettered": 0, "Invalid": 2, "Throttled": 1, "AuthFailed": 0},
+			service: map[string]float64{"Delivered": 6, "Deduplicated": 0, "Retried": 4, "DeadLettered": 0, "Invalid": 2, "Throttled": 1, "AuthFailed": 0, "Degraded": 0},
 			feeds: map[string]map[string]float64{
 				"feed-a": {"Delivered": 4},
 				"feed-b": {"Delivered": 2, "Throttled": 1, "Retried": 4},
@@ -159,7 +160,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 			name:     "feeds past the bound are counted together",
 			maxFeeds: 1,
 			adds:     []add{{metrics.Delivered, "feed-a", 1}, {metrics.Delivered, "feed-b", 2}, {metrics.AuthFailed, "feed-c", 1}},
-			service:  map[string]float64{"Delivered": 3, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 1},
+			service:  map[string]float64{"Delivered": 3, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 1, "Degraded": 0},
 			feeds: map[string]map[string]float64{
 				"feed-a":           {"Delivered": 1},
 				metrics.OtherFeeds: {"Delivered": 2, "AuthFailed": 1},
@@ -169,12 +170,12 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 			name:     "per-feed lines off",
 			maxFeeds: -1,
 			adds:     []add{{metrics.Delivered, "feed-a", 5}, {metrics.DeadLettered, "feed-a", 1}},
-			service:  map[string]float64{"Delivered": 5, "Deduplicated": 0, "Retried": 0, "DeadLettered": 1, "Invalid": 0, "Throttled": 0, "AuthFailed": 0},
+			service:  map[string]float64{"Delivered": 5, "Deduplicated": 0, "Retried": 0, "DeadLettered": 1, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
 		},
 		{
 			name:    "non-positive counts are ignored",
 			adds:    []add{{metrics.Delivered, "feed-a", 0}, {metrics.Retried, "feed-a", -3}},
-			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0},
+			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
 		},
 	}
 	for _, tc := range tests {
@@ -222,6 +223,53 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Degraded is counted per input field: the service line carries the total, one line per
+// field the counts, and a field outside the closed set cannot create a metric of its own.
+func TestDegradedByField(t *testing.T) {
+	var buf bytes.Buffer
+	inv := newEmitter(&buf, 0).Begin()
+	inv.AddDegraded(event.FieldTransactionPrice, 2)
+	inv.AddDegraded(event.FieldImpressionName, 1)
+	inv.AddDegraded(event.FieldTransactionPrice, 1)
+	inv.AddDegraded("user.favourite_colour", 1) // a producer's new field: not a new metric
+	inv.AddDegraded("another.unknown", 2)
+	inv.AddDegraded(event.FieldUserActiveSKUs, 0)
+	inv.Add(metrics.Delivered, "feed-a", 1)
+	if err := inv.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := lines(t, &buf)
+	if got[0].Values["Degraded"] != 7 || inv.Total(metrics.Degraded) != 7 {
+		t.Errorf("service Degraded = %v, Total = %d, want 7", got[0].Values["Degraded"], inv.Total(metrics.Degraded))
+	}
+	byField := map[string]float64{}
+	for _, l := range got[1:] {
+		switch fmt.Sprint(l.Dimensions) {
+		case "[[Service FeedID]]":
+			if _, ok := l.Values["Degraded"]; ok {
+				t.Errorf("feed line carries Degraded: %v", l.Values)
+			}
+		case "[[Service Field]]":
+			if len(l.Values) != 1 {
+				t.Errorf("field line carries %v, want Degraded only", l.Values)
+			}
+			byField[l.DimValues["Field"]] = l.Values["Degraded"]
+		default:
+			t.Errorf("unexpected dimensions %v", l.Dimensions)
+		}
+	}
+	want := map[string]float64{"transaction.price": 3, "impression.name": 1, metrics.OtherField: 3}
+	if fmt.Sprint(byField) != fmt.Sprint(want) {
+		t.Errorf("field lines %v, want %v", byField, want)
+	}
+	// Degraded goes through AddDegraded only: Add refuses it like any unknown name.
+	inv = newEmitter(&bytes.Buffer{}, 0).Begin()
+	inv.Add(metrics.Degraded, "feed-a", 1)
+	if err := inv.Flush(); err == nil {
+		t.Error("Add(Degraded) accepted")
 	}
 }
 

@@ -112,7 +112,11 @@ const (
 	MaxUserAttrListLen    = 1000
 	MaxUserAttrListValue  = 512
 	MaxAttributesPerEvent = 100
-	MaxBatchBytes         = 128 * 1024
-	MaxRequestBytes       = 256 * 1024
-	MaxBatchesPerRequest  = 100
+	// MaxBatchBytes and MaxRequestBytes are the API's "128 KB" per batch and "256 KB" per
+	// request, read as thousands of bytes (the smaller reading, safe whichever mParticle
+	// means). Both are exclusive: a batch's JSON must be shorter than MaxBatchBytes and a
+	// request body shorter than MaxRequestBytes.
+	MaxBatchBytes        = 128_000
+	MaxRequestBytes      = 256_000
+	MaxBatchesPerRequest = 100
 )

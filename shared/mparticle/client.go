@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -24,11 +26,23 @@ const (
 	DefaultMaxRetryAfter  = 30 * time.Second
 )
 
+// HistoricalAge is the age past which a batch is historical data: mParticle wants it on
+// PathHistorical, not on the live paths.
+const HistoricalAge = 30 * 24 * time.Hour
+
 // Options configures a Client. The zero value is usable.
 type Options struct {
-	// BaseURL, when set, receives every pod's traffic (scheme, host and port only, e.g.
-	// "http://127.0.0.1:9999"); the /v2 paths are kept. Used for local and contract tests.
+	// BaseURL, when set, receives every feed's traffic, partner and pod alike: scheme, host,
+	// port and an optional path prefix, to which the /v2 paths are appended (e.g.
+	// "http://127.0.0.1:9999/s2s" for the contract server's partner layout). Used for local
+	// and contract tests, or to send through a proxy.
 	BaseURL string
+	// PartnerBaseURL and PodBaseURLs (keyed by pod name, any case) replace the real hosts of
+	// the partner endpoint and of single pods, each validated like BaseURL; what is left
+	// unset keeps the real host. They let a test tell a partner delivery from a pod
+	// delivery. BaseURL, when set, wins over both.
+	PartnerBaseURL string
+	PodBaseURLs    map[string]string
 	// HTTPClient defaults to a package-wide client whose transport keeps connections alive,
 	// shared by all Clients so warm Lambda invocations reuse them.
 	HTTPClient *http.Client
@@ -44,6 +58,8 @@ type Options struct {
 	RequestTimeout time.Duration
 	// MaxRetryAfter is the longest Retry-After the client sleeps on; a longer one ends the
 	// upload as Retryable with the hint in Result.RetryAfter, for the caller to requeue.
+	// After a 429 the client gave up on, the feed's remaining requests of the upload are
+	// not sent either (each would only be throttled again): they share that result.
 	MaxRetryAfter time.Duration
 
 	// OnRateLimit, if set, is called after each response carrying a rate-limit header, so
@@ -61,7 +77,7 @@ type Options struct {
 // RateLimitInfo is what one response said about the feed's rate limit.
 type RateLimitInfo struct {
 	FeedID string
-	Pod    string
+	Pod    string // "" for the partner endpoint
 	// PercentUsed is X-mp-rate-limit-percentage-used (0..100), -1 when absent or invalid.
 	PercentUsed int
 	// Exceeded is X-mp-rate-limit-exceeded of a 429: org, account, app, feed, workspace
@@ -89,14 +105,24 @@ func (Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted 
 type Feed struct {
 	// ID identifies the feed in logs and rate-limit callbacks (e.g. the integration id).
 	ID string
-	// Pod is US1, US2, EU1 or AU1 (case-insensitive); empty means US1.
+	// Pod is US1, US2, EU1 or AU1 (case-insensitive): the feed's account lives there and
+	// its batches go to that pod's host. Empty means mParticle's partner endpoint
+	// (PartnerBaseURL), which finds the pod from the key.
 	Pod         string
 	Credentials Credentials
 }
 
 // LogValue keeps logs of a Feed to its identity.
 func (f Feed) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", f.ID), slog.String("pod", f.Pod))
+	return slog.GroupValue(slog.String("id", f.ID), slog.String("pod", podLabel(f.Pod)))
+}
+
+// podLabel names an endpoint in logs: the pod, or "partner" for the partner endpoint.
+func podLabel(pod string) string {
+	if pod == "" {
+		return "partner"
+	}
+	return pod
 }
 
 // Outcome is the fate of one batch.
@@ -111,6 +137,11 @@ const (
 	Retryable Outcome = "retryable"
 	// AuthFailed: 401/403. The client never retries it; the caller may refresh credentials.
 	AuthFailed Outcome = "auth_failed"
+	// Redirected: the endpoint answered 3xx, so the feed's base URL or pod is wrong: a
+	// configuration fault, not the batch's. Redirects are never followed (the request
+	// carries the credentials, which must not go to a host nobody configured) and the
+	// client does not resend; the caller keeps the batches until the setting is fixed.
+	Redirected Outcome = "redirected"
 )
 
 // Result is the fate of the batch at the same index of Upload's input.
@@ -130,28 +161,63 @@ type Result struct {
 	RateLimitExceeded string
 	// RateLimitPercentUsed is the last X-mp-rate-limit-percentage-used seen, -1 if none.
 	RateLimitPercentUsed int
+	// Throttled: the batch's request ended on a 429, or the batch was held back unsent
+	// (Attempts 0, StatusCode 0) because an earlier request of the upload did.
+	Throttled bool
 }
 
 // Client sends batches to the Events API. It is safe for concurrent use.
 type Client struct {
-	opts    Options
-	http    *http.Client
-	log     *slog.Logger
-	baseURL string // override, or "" for the pod's host
+	opts Options
+	http *http.Client
+	log  *slog.Logger
+	// bases maps a normalized pod setting ("" for the partner endpoint) to its base URL.
+	bases map[string]string
 }
 
-// New returns a Client; it fails only on an invalid Options.BaseURL.
+// New returns a Client; it fails only on an invalid base URL or pod in Options.
 func New(opts Options) (*Client, error) {
-	c := &Client{opts: opts, http: opts.HTTPClient, log: opts.Logger}
+	c := &Client{opts: opts, log: opts.Logger, bases: maps.Clone(podBaseURLs)}
+	c.bases[""] = PartnerBaseURL
+	if opts.PartnerBaseURL != "" {
+		u, err := parseBaseURL(opts.PartnerBaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("partner: %w", err)
+		}
+		c.bases[""] = u
+	}
+	for pod, raw := range opts.PodBaseURLs {
+		p, err := NormalizePod(pod)
+		if err == nil && p == "" {
+			err = fmt.Errorf("%w %q", ErrUnknownPod, pod)
+		}
+		if err != nil {
+			return nil, err
+		}
+		u, err := parseBaseURL(raw)
+		if err != nil {
+			return nil, fmt.Errorf("pod %s: %w", p, err)
+		}
+		c.bases[p] = u
+	}
 	if opts.BaseURL != "" {
 		u, err := parseBaseURL(opts.BaseURL)
 		if err != nil {
 			return nil, err
 		}
-		c.baseURL = u
+		for k := range c.bases {
+			c.bases[k] = u
+		}
 	}
-	if c.http == nil {
+	switch {
+	case opts.HTTPClient == nil:
 		c.http = sharedHTTPClient()
+	default:
+		// A caller's client may follow redirects; this copy never does, whatever it was
+		// given, so no configuration can make the credentials travel to another host.
+		hc := *opts.HTTPClient
+		hc.CheckRedirect = noRedirects
+		c.http = &hc
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -199,21 +265,38 @@ var sharedHTTPClient = sync.OnceValue(func() *http.Client {
 			TLSHandshakeTimeout:   5 * time.Second,
 			ExpectContinueTimeout: time.Second,
 		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirects,
 	}
 })
 
-// URL returns the endpoint for pod and path (PathEvents or PathBulkEvents), honouring the
-// override base URL.
+// noRedirects makes an http.Client hand back a 3xx instead of following it.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// URL returns the endpoint for a feed's pod setting ("" for the partner endpoint) and
+// path (PathEvents, PathBulkEvents or PathHistorical), honouring the Options' base URLs.
 func (c *Client) URL(pod, path string) (string, error) {
 	p, err := NormalizePod(pod)
 	if err != nil {
 		return "", err
 	}
-	if c.baseURL != "" {
-		return c.baseURL + path, nil
+	return c.bases[p] + path, nil
+}
+
+// IsHistorical reports whether b belongs on PathHistorical at time now: it has events and
+// every one of them is dated, and older than HistoricalAge. The historical endpoint drops
+// a batch without events or with an undated event, so such a batch stays on the live path.
+func IsHistorical(b *Batch, now time.Time) bool {
+	if len(b.Events) == 0 {
+		return false
 	}
-	return podBaseURLs[p] + path, nil
+	cutoff := now.Add(-HistoricalAge).UnixMilli()
+	for i := range b.Events {
+		ts := b.Events[i].Data.TimestampUnixtimeMS
+		if ts <= 0 || ts >= cutoff {
+			return false
+		}
+	}
+	return true
 }
 
 // encodedSizeGuess is about the JSON size of one batch the forwarder builds, to size the
@@ -247,19 +330,31 @@ func putEncodeBuffer(p *[]byte) {
 // upload is the state of one Upload call.
 type upload struct {
 	feed    Feed
-	pod     string
-	url     string
+	pod     string // normalized; "" for the partner endpoint
+	base    string
 	enc     [][]byte
 	results []Result
 	redact  *strings.Replacer
-	authErr error // set after a 401/403: the remaining groups are not sent
+	// halt, once set, is the fate of every group not yet sent: after a 401/403, a 3xx or
+	// a 429 the client gave up on, the next request would fare no better.
+	halt *halt
 }
 
-// Upload sends batches to the feed through /v2/bulkevents and returns one Result per batch,
-// at the same index. Batches are encoded once and grouped into requests within the API's
-// count and size limits. A 400 or 413 on a multi-batch request is narrowed by resending
-// halves, so only the offending batches fail. Transient failures are retried within ctx's
-// deadline. Groups are sent one after another, over one kept-alive connection.
+// halt is the result given to the batches of an upload's unsent groups.
+type halt struct {
+	outcome    Outcome
+	err        error
+	retryAfter time.Duration
+	exceeded   string
+	throttled  bool
+}
+
+// Upload sends batches to the feed through /v2/bulkevents, or /v2/bulkevents/historical
+// for those IsHistorical says are old, and returns one Result per batch, at the same index.
+// Batches are encoded once and grouped per path into requests within the API's count and
+// size limits. A 400 or 413 on a multi-batch request is narrowed by resending halves, so
+// only the offending batches fail. Transient failures are retried within ctx's deadline.
+// Groups are sent one after another, over one kept-alive connection.
 func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Result {
 	results := make([]Result, len(batches))
 	for i := range results {
@@ -272,7 +367,7 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 	pod, err := NormalizePod(feed.Pod)
 	if err == nil {
 		u.pod = pod
-		u.url, err = c.URL(pod, PathBulkEvents)
+		u.base = c.bases[pod]
 	}
 	if err != nil {
 		c.finish(ctx, u, allIndexes(len(batches)), Permanent, err)
@@ -299,9 +394,9 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		switch {
 		case err != nil:
 			c.finish(ctx, u, []int{i}, Permanent, fmt.Errorf("mparticle: encoding batch: %w", err))
-		case n > MaxBatchBytes:
+		case n >= MaxBatchBytes:
 			c.finish(ctx, u, []int{i}, Permanent,
-				fmt.Errorf("%w: %d bytes, limit %d", ErrBatchTooLarge, n, MaxBatchBytes))
+				fmt.Errorf("%w: %d bytes, must be under %d", ErrBatchTooLarge, n, MaxBatchBytes))
 		default:
 			buf = out
 			spans[i] = [2]int{start, len(buf)}
@@ -311,11 +406,23 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		buf = out[:start]
 	}
 	*bufp = buf[:0] // keep what it grew to
+	now := c.opts.Now()
+	var live, historical []int
 	for _, i := range sendable {
 		u.enc[i] = buf[spans[i][0]:spans[i][1]:spans[i][1]]
+		if IsHistorical(&batches[i], now) {
+			historical = append(historical, i)
+		} else {
+			live = append(live, i)
+		}
 	}
-	for _, group := range planRequests(u.enc, sendable) {
-		c.send(ctx, u, group)
+	for _, route := range []struct {
+		path string
+		idx  []int
+	}{{PathBulkEvents, live}, {PathHistorical, historical}} {
+		for _, group := range planRequests(u.enc, route.idx) {
+			c.send(ctx, u, route.path, group)
+		}
 	}
 	return results
 }
@@ -328,13 +435,19 @@ func allIndexes(n int) []int {
 	return idx
 }
 
-// send delivers one group of batches, narrowing it on a 400/413.
-func (c *Client) send(ctx context.Context, u *upload, idx []int) {
-	if u.authErr != nil {
-		c.finish(ctx, u, idx, AuthFailed, u.authErr)
+// send delivers one group of batches to path, narrowing it on a 400/413.
+func (c *Client) send(ctx context.Context, u *upload, path string, idx []int) {
+	if h := u.halt; h != nil {
+		for _, i := range idx {
+			res := &u.results[i]
+			res.RetryAfter = h.retryAfter
+			res.RateLimitExceeded = h.exceeded
+			res.Throttled = h.throttled
+		}
+		c.finish(ctx, u, idx, h.outcome, h.err)
 		return
 	}
-	r := c.sendWithRetry(ctx, u, joinBodies(u.enc, idx), len(idx))
+	r := c.sendWithRetry(ctx, u, u.base+path, joinBodies(u.enc, idx), len(idx))
 	for _, i := range idx {
 		res := &u.results[i]
 		res.Attempts += r.attempts
@@ -348,6 +461,7 @@ func (c *Client) send(ctx context.Context, u *upload, idx []int) {
 			res.RateLimitExceeded = r.exceeded
 		}
 		res.RetryAfter = r.retryAfter
+		res.Throttled = r.status == http.StatusTooManyRequests
 	}
 	switch r.class {
 	case classOK:
@@ -357,18 +471,32 @@ func (c *Client) send(ctx context.Context, u *upload, idx []int) {
 			mid := len(idx) / 2
 			c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request rejected, narrowing",
 				c.attrs(u, slog.Int("status", r.status), slog.Int("batches", len(idx)))...)
-			c.send(ctx, u, idx[:mid])
-			c.send(ctx, u, idx[mid:])
+			c.send(ctx, u, path, idx[:mid])
+			c.send(ctx, u, path, idx[mid:])
 			return
 		}
 		c.finish(ctx, u, idx, Permanent, r.err)
 	case classAuth:
 		// The same credentials would be refused for every remaining group: stop sending.
-		u.authErr = r.err
+		u.halt = &halt{outcome: AuthFailed, err: r.err}
 		c.finish(ctx, u, idx, AuthFailed, r.err)
+	case classRedirect:
+		// The endpoint is misconfigured, for every path of it: stop sending. Logged at
+		// error level, as a misconfiguration needs a person, not a retry.
+		u.halt = &halt{outcome: Redirected, err: r.err}
+		c.log.LogAttrs(ctx, slog.LevelError, "mparticle endpoint redirects: check the feed's pod or base URL",
+			c.attrs(u, slog.Int("status", r.status), slog.String("error", errText(u.redactErr(r.err))))...)
+		c.finish(ctx, u, idx, Redirected, r.err)
 	case classPermanent:
 		c.finish(ctx, u, idx, Permanent, r.err)
 	default:
+		if r.status == http.StatusTooManyRequests {
+			// The feed is throttled for longer than this upload may wait: its other
+			// requests would be throttled too (and count against the feed), so they wait
+			// with this one.
+			u.halt = &halt{outcome: Retryable, retryAfter: r.retryAfter, exceeded: r.exceeded, throttled: true,
+				err: fmt.Errorf("mparticle: not sent, the feed was throttled earlier in this upload: %w", r.err)}
+		}
 		c.finish(ctx, u, idx, Retryable, r.err)
 	}
 }
@@ -388,7 +516,7 @@ func (c *Client) finish(ctx context.Context, u *upload, idx []int, o Outcome, er
 }
 
 func (c *Client) attrs(u *upload, more ...slog.Attr) []slog.Attr {
-	return append([]slog.Attr{slog.String("feed", u.feed.ID), slog.String("pod", u.pod)}, more...)
+	return append([]slog.Attr{slog.String("feed", u.feed.ID), slog.String("pod", podLabel(u.pod))}, more...)
 }
 
 func errText(err error) string {
@@ -417,7 +545,7 @@ type outcome struct {
 
 // sendWithRetry posts body until it gets a non-transient answer, attempts run out, or the
 // next wait would not leave a full request's time before ctx's deadline.
-func (c *Client) sendWithRetry(ctx context.Context, u *upload, body []byte, n int) outcome {
+func (c *Client) sendWithRetry(ctx context.Context, u *upload, endpoint string, body []byte, n int) outcome {
 	var out outcome
 	out.percentUsed = -1
 	var exceeded string
@@ -432,7 +560,7 @@ func (c *Client) sendWithRetry(ctx context.Context, u *upload, body []byte, n in
 		}
 		out.attempts++
 		pct := out.percentUsed
-		out.response = c.post(ctx, u, body, n, out.attempts)
+		out.response = c.post(ctx, u, endpoint, body, n, out.attempts)
 		if out.percentUsed < 0 {
 			out.percentUsed = pct
 		}
@@ -464,10 +592,10 @@ func (c *Client) sendWithRetry(ctx context.Context, u *upload, body []byte, n in
 }
 
 // post makes one HTTP request and classifies its answer.
-func (c *Client) post(ctx context.Context, u *upload, body []byte, n, attempt int) response {
+func (c *Client) post(ctx context.Context, u *upload, endpoint string, body []byte, n, attempt int) response {
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, u.url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return response{class: classPermanent, err: fmt.Errorf("mparticle: building request: %w", err), percentUsed: -1}
 	}
@@ -499,16 +627,30 @@ func (c *Client) post(ctx context.Context, u *upload, body []byte, n, attempt in
 	if r.class != classOK {
 		apiErr := newAPIError(resp.StatusCode, resp.Body)
 		apiErr.RateLimitExceeded = r.exceeded
+		if r.class == classRedirect {
+			apiErr.Location = cleanLocation(resp.Header.Get("Location"))
+		}
 		r.err = apiErr
 	}
 	c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
-		c.attrs(u, slog.Int("attempt", attempt), slog.Int("batches", n), slog.Int("bytes", len(body)),
-			slog.Int("status", r.status), slog.Duration("elapsed", time.Since(start)))...)
+		c.attrs(u, slog.String("path", req.URL.Path), slog.Int("attempt", attempt), slog.Int("batches", n),
+			slog.Int("bytes", len(body)), slog.Int("status", r.status), slog.Duration("elapsed", time.Since(start)))...)
 	if c.opts.OnRateLimit != nil && (r.percentUsed >= 0 || r.exceeded != "") {
 		c.opts.OnRateLimit(RateLimitInfo{FeedID: u.feed.ID, Pod: u.pod, PercentUsed: r.percentUsed,
 			Exceeded: r.exceeded, Status: r.status})
 	}
 	return r
+}
+
+// cleanLocation keeps what an operator needs of a redirect's target (scheme, host and
+// path) and drops the rest: user info or a query could carry tokens.
+func cleanLocation(loc string) string {
+	u, err := url.Parse(strings.TrimSpace(loc))
+	if err != nil || loc == "" {
+		return ""
+	}
+	clean := &url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return truncate(clean.String())
 }
 
 // newRedactor replaces the credentials, and the Authorization value made of them, wherever

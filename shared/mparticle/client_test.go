@@ -56,29 +56,44 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func TestUploadSelectsPodURL(t *testing.T) {
+func TestUploadSelectsEndpointURL(t *testing.T) {
+	local := map[string]string{"eu1": "http://127.0.0.1:8001/eu", "US2": "http://127.0.0.1:8002"}
 	tests := []struct {
-		pod, baseURL, wantURL string
-		wantErr               error
+		name, pod, baseURL, partnerURL string
+		podURLs                        map[string]string
+		wantURL                        string
+		wantErr                        error
 	}{
-		{pod: "", wantURL: "https://s2s.mparticle.com/v2/bulkevents"},
-		{pod: "US1", wantURL: "https://s2s.mparticle.com/v2/bulkevents"},
-		{pod: "US2", wantURL: "https://s2s.us2.mparticle.com/v2/bulkevents"},
-		{pod: "eu1", wantURL: "https://s2s.eu1.mparticle.com/v2/bulkevents"},
-		{pod: "AU1", wantURL: "https://s2s.au1.mparticle.com/v2/bulkevents"},
-		{pod: "EU1", baseURL: "http://127.0.0.1:9999", wantURL: "http://127.0.0.1:9999/v2/bulkevents"},
-		{pod: "AU1", baseURL: "http://127.0.0.1:9999/", wantURL: "http://127.0.0.1:9999/v2/bulkevents"},
-		{pod: "US3", wantErr: ErrUnknownPod},
-		{pod: "US3", baseURL: "http://127.0.0.1:9999", wantErr: ErrUnknownPod},
+		{name: "no pod: partner endpoint", pod: "", wantURL: "https://inbound.mparticle.com/s2s/v2/bulkevents"},
+		{name: "blank pod: partner endpoint", pod: "  ", wantURL: "https://inbound.mparticle.com/s2s/v2/bulkevents"},
+		{name: "US1", pod: "US1", wantURL: "https://s2s.mparticle.com/v2/bulkevents"},
+		{name: "US2", pod: "US2", wantURL: "https://s2s.us2.mparticle.com/v2/bulkevents"},
+		{name: "lower case", pod: "eu1", wantURL: "https://s2s.eu1.mparticle.com/v2/bulkevents"},
+		{name: "AU1", pod: "AU1", wantURL: "https://s2s.au1.mparticle.com/v2/bulkevents"},
+		{name: "base URL takes a pod", pod: "EU1", baseURL: "http://127.0.0.1:9999", wantURL: "http://127.0.0.1:9999/v2/bulkevents"},
+		{name: "base URL trailing slash", pod: "AU1", baseURL: "http://127.0.0.1:9999/", wantURL: "http://127.0.0.1:9999/v2/bulkevents"},
+		{name: "base URL with path prefix", pod: "", baseURL: "http://127.0.0.1:9999/s2s", wantURL: "http://127.0.0.1:9999/s2s/v2/bulkevents"},
+		{name: "base URL prefix takes a pod too", pod: "US2", baseURL: "https://proxy.example/mp/s2s/", wantURL: "https://proxy.example/mp/s2s/v2/bulkevents"},
+		{name: "real partner host as base", pod: "", baseURL: "https://inbound.mparticle.com/s2s", wantURL: "https://inbound.mparticle.com/s2s/v2/bulkevents"},
+		{name: "partner override", pod: "", partnerURL: "http://127.0.0.1:8000/s2s", podURLs: local, wantURL: "http://127.0.0.1:8000/s2s/v2/bulkevents"},
+		{name: "pod override, any case", pod: "EU1", partnerURL: "http://127.0.0.1:8000/s2s", podURLs: local, wantURL: "http://127.0.0.1:8001/eu/v2/bulkevents"},
+		{name: "pod override", pod: "us2", podURLs: local, wantURL: "http://127.0.0.1:8002/v2/bulkevents"},
+		{name: "pod without override keeps its host", pod: "AU1", podURLs: local, wantURL: "https://s2s.au1.mparticle.com/v2/bulkevents"},
+		{name: "partner without override keeps its host", pod: "", podURLs: local, wantURL: "https://inbound.mparticle.com/s2s/v2/bulkevents"},
+		{name: "base URL wins over overrides", pod: "EU1", baseURL: "http://127.0.0.1:9999", podURLs: local, wantURL: "http://127.0.0.1:9999/v2/bulkevents"},
+		{name: "unknown pod", pod: "US3", wantErr: ErrUnknownPod},
+		{name: "unknown pod with base URL", pod: "US3", baseURL: "http://127.0.0.1:9999", wantErr: ErrUnknownPod},
 	}
 	for _, tt := range tests {
-		t.Run(tt.pod+"_"+tt.baseURL, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			var urls []string
 			hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				urls = append(urls, r.URL.String())
 				return &http.Response{StatusCode: http.StatusAccepted, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 			})}
-			c, _ := newTestClient(t, nil, func(o *Options) { o.HTTPClient = hc; o.BaseURL = tt.baseURL })
+			c, _ := newTestClient(t, nil, func(o *Options) {
+				o.HTTPClient, o.BaseURL, o.PartnerBaseURL, o.PodBaseURLs = hc, tt.baseURL, tt.partnerURL, tt.podURLs
+			})
 
 			res := c.Upload(context.Background(), testFeed(tt.pod), smallBatches(2))
 
@@ -310,12 +325,9 @@ func TestUploadMissingCredentials(t *testing.T) {
 }
 
 func TestUploadOtherClientErrorsArePermanent(t *testing.T) {
-	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnprocessableEntity, http.StatusFound} {
+	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusUnprocessableEntity, http.StatusTeapot} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ recordedRequest, _ int) {
-				if status == http.StatusFound {
-					w.Header().Set("Location", "/elsewhere")
-				}
 				w.WriteHeader(status)
 			})
 			c, s := newTestClient(t, ts, nil)
@@ -323,7 +335,7 @@ func TestUploadOtherClientErrorsArePermanent(t *testing.T) {
 			res := c.Upload(context.Background(), testFeed("US1"), smallBatches(10))
 
 			if n := len(ts.requests()); n != 1 {
-				t.Errorf("requests = %d, want 1 (no narrowing, no retry, no redirect)", n)
+				t.Errorf("requests = %d, want 1 (no narrowing, no retry)", n)
 			}
 			if len(s.recorded()) != 0 {
 				t.Error("slept; a permanent failure is not retried")
@@ -731,11 +743,33 @@ func TestNoCredentialsInErrorsOrLogs(t *testing.T) {
 }
 
 func TestNewRejectsBadBaseURL(t *testing.T) {
-	for _, raw := range []string{"ftp://example.com", "127.0.0.1:9999", "http://user:pw@127.0.0.1:1", "http://127.0.0.1:1/v2", "http://"} {
-		if _, err := New(Options{BaseURL: raw}); err == nil {
-			t.Errorf("New(BaseURL %q) succeeded, want an error", raw)
-		} else if strings.Contains(err.Error(), "pw") {
-			t.Errorf("error %q repeats the URL's password", err)
+	bad := []string{
+		"ftp://example.com", "127.0.0.1:9999", "http://user:pw@127.0.0.1:1", "http://user:pw@127.0.0.1:1/s2s",
+		"http://127.0.0.1:1/v2", "http://127.0.0.1:1/s2s/v2/", "http://", "http:///s2s",
+		"http://127.0.0.1:1/s2s?pw=1", "http://127.0.0.1:1/s2s?", "http://127.0.0.1:1/s2s#frag", "http://127.0.0.1:1#",
+		"http://127.0.0.1:1/a/../s2s", "http://127.0.0.1:1/a//s2s", "mailto:pw@example.com",
+	}
+	for _, raw := range bad {
+		for name, opts := range map[string]Options{
+			"BaseURL":        {BaseURL: raw},
+			"PartnerBaseURL": {PartnerBaseURL: raw},
+			"PodBaseURLs":    {PodBaseURLs: map[string]string{"EU1": raw}},
+		} {
+			if _, err := New(opts); err == nil {
+				t.Errorf("New(%s %q) succeeded, want an error", name, raw)
+			} else if strings.Contains(err.Error(), "pw") {
+				t.Errorf("error %q repeats the URL's password or query", err)
+			}
+		}
+	}
+	for _, pod := range []string{"", "US3"} {
+		if _, err := New(Options{PodBaseURLs: map[string]string{pod: "http://127.0.0.1:1"}}); !errors.Is(err, ErrUnknownPod) {
+			t.Errorf("New(PodBaseURLs[%q]) = %v, want ErrUnknownPod", pod, err)
+		}
+	}
+	for _, good := range []string{"http://127.0.0.1:1", "http://127.0.0.1:1/", "https://inbound.mparticle.com/s2s", "http://[::1]:9/a/b/", "http://h/v2x"} {
+		if _, err := New(Options{BaseURL: good}); err != nil {
+			t.Errorf("New(BaseURL %q) = %v, want it accepted", good, err)
 		}
 	}
 }

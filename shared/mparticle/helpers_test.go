@@ -159,13 +159,17 @@ func testFeed(pod string) Feed {
 	return Feed{ID: "integration-1", Pod: pod, Credentials: testCreds}
 }
 
+// recentMillis dates the helpers' events an hour before the tests run, so uploads use the
+// live path unless a test dates a batch otherwise.
+var recentMillis = time.Now().Add(-time.Hour).UnixMilli()
+
 // smallBatch is a minimal batch identified by its source_request_id.
 func smallBatch(i int) Batch {
 	return Batch{
 		Environment:     EnvDevelopment,
 		SourceRequestID: fmt.Sprintf("req-%03d", i),
 		Events: []Event{{EventType: EventTypeCustom, Data: EventData{
-			TimestampUnixtimeMS: 1700000000000 + int64(i), EventName: "purchased", CustomEventType: "transaction",
+			TimestampUnixtimeMS: recentMillis + int64(i), EventName: "purchased", CustomEventType: "transaction",
 		}}},
 	}
 }
@@ -185,7 +189,7 @@ func paddedBatch(i, pad int) Batch {
 	return b
 }
 
-// sampleBatch is shaped like the forwarder's real output (event-contract.md §2-3).
+// sampleBatch is shaped like the forwarder's real output.
 func sampleBatch(i int) Batch {
 	total := 9.99
 	return Batch{
@@ -205,12 +209,12 @@ func sampleBatch(i int) Batch {
 		DeviceInfo: &DeviceInfo{Platform: "iOS", IOSIDFV: "a1b2c3d4-e5f6-4789-abcd-ef0123456789", OSVersion: "17.4"},
 		Events: []Event{
 			{EventType: EventTypeCustom, Data: EventData{
-				TimestampUnixtimeMS: 1700000000000, SourceMessageID: "0b9e7c52-3f1d-5a2b-8c4e-6d7f8a9b0c1d",
+				TimestampUnixtimeMS: recentMillis, SourceMessageID: "0b9e7c52-3f1d-5a2b-8c4e-6d7f8a9b0c1d",
 				EventName: "trial_started", CustomEventType: "transaction",
 				CustomAttributes: map[string]string{"namiml_event_category": "user", "namiml_event_subcategory1": "trial_started", "event_platform": "apple"},
 			}},
 			{EventType: EventTypeCommerce, Data: EventData{
-				TimestampUnixtimeMS: 1700000000000, SourceMessageID: "1c0f8d63-4a2e-5b3c-9d5f-7e8a9b0c1d2e",
+				TimestampUnixtimeMS: recentMillis, SourceMessageID: "1c0f8d63-4a2e-5b3c-9d5f-7e8a9b0c1d2e",
 				CurrencyCode:  "USD",
 				ProductAction: &ProductAction{Action: "purchase", TransactionID: "1000000123456789", TotalAmount: &total, Products: []Product{{ID: "monthly_premium", Price: &total}}},
 			}},

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// ErrBatchTooLarge marks a batch over MaxBatchBytes, or one the API refused with 413.
+// ErrBatchTooLarge marks a batch not under MaxBatchBytes, or one the API refused with 413.
 var ErrBatchTooLarge = errors.New("mparticle: batch too large")
 
 // ErrMissingCredentials is reported when a feed has no key or secret: nothing is sent.
@@ -31,6 +31,8 @@ type APIError struct {
 	Body string
 	// RateLimitExceeded is X-mp-rate-limit-exceeded of a 429 (org, account, app, ...).
 	RateLimitExceeded string
+	// Location is where a 3xx pointed (scheme, host and path only), to help fix the setting.
+	Location string
 }
 
 func (e *APIError) Error() string {
@@ -41,6 +43,13 @@ func (e *APIError) Error() string {
 	}
 	if e.RateLimitExceeded != "" {
 		b.WriteString(" (rate limit exceeded: " + e.RateLimitExceeded + ")")
+	}
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		b.WriteString(" (redirect not followed")
+		if e.Location != "" {
+			b.WriteString(", to " + e.Location)
+		}
+		b.WriteString(": the feed's pod or base URL is wrong)")
 	}
 	for i, d := range e.Details {
 		sep := "; "
@@ -104,7 +113,7 @@ func truncate(s string) string {
 
 // planRequests groups the batches idx (by their encoded sizes) into bulk requests, in order:
 // at most MaxBatchesPerRequest each and a body ("[" + batches joined by "," + "]") strictly
-// under MaxRequestBytes. Every batch must itself be at most MaxBatchBytes.
+// under MaxRequestBytes. Every batch must itself be under MaxBatchBytes.
 func planRequests(enc [][]byte, idx []int) [][]int {
 	var groups [][]int
 	var cur []int

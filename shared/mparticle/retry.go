@@ -18,13 +18,17 @@ const (
 	classAuth                   // credentials refused: the caller decides
 	classPermanent              // do not resend unchanged
 	classRetry                  // transient: back off and resend
+	classRedirect               // the endpoint is misconfigured: the caller decides
 )
 
-// classify maps an HTTP status to a class (mparticle-events-api.md §1, status codes).
+// classify maps an HTTP status to a class, following the Events API's documented codes.
 func classify(status int) class {
 	switch {
 	case status >= 200 && status < 300:
 		return classOK
+	// The API never redirects: a 3xx comes from a wrong host or path in the configuration.
+	case status >= 300 && status < 400:
+		return classRedirect
 	case status == http.StatusBadRequest, status == http.StatusRequestEntityTooLarge:
 		return classSplit
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:

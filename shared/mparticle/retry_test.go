@@ -17,7 +17,8 @@ func TestClassify(t *testing.T) {
 		{400, classSplit}, {413, classSplit},
 		{401, classAuth}, {403, classAuth},
 		{429, classRetry}, {408, classRetry}, {500, classRetry}, {502, classRetry}, {503, classRetry}, {504, classRetry},
-		{301, classPermanent}, {404, classPermanent}, {405, classPermanent}, {409, classPermanent}, {422, classPermanent},
+		{300, classRedirect}, {301, classRedirect}, {302, classRedirect}, {304, classRedirect}, {307, classRedirect}, {308, classRedirect},
+		{404, classPermanent}, {405, classPermanent}, {409, classPermanent}, {422, classPermanent},
 	}
 	for _, tt := range tests {
 		if got := classify(tt.status); got != tt.want {

@@ -21,14 +21,19 @@ type Faults struct {
 	PTimeout float64
 	// PReset: close the connection abruptly (TCP RST) without reading or answering.
 	PReset float64
+	// PRedirect: answer RedirectStatus with a Location pointing at the server's own
+	// PathRedirected, without processing: what a misconfigured host or path gets.
+	PRedirect float64
 	// RetryAfter is the Retry-After of an injected 429, in whole seconds; 0 means 1.
 	RetryAfter int
+	// RedirectStatus is the status of an injected redirect (a 3xx); 0 means 307.
+	RedirectStatus int
 }
 
 // Validate reports probabilities out of range or summing over 1.
 func (f Faults) Validate() error {
 	sum := 0.0
-	for _, p := range []float64{f.P500, f.P503, f.P429, f.PTimeout, f.PReset} {
+	for _, p := range []float64{f.P500, f.P503, f.P429, f.PTimeout, f.PReset, f.PRedirect} {
 		if math.IsNaN(p) || p < 0 || p > 1 {
 			return fmt.Errorf("mpserver: fault probability %v out of [0,1]", p)
 		}
@@ -40,11 +45,14 @@ func (f Faults) Validate() error {
 	if f.RetryAfter < 0 {
 		return errors.New("mpserver: negative RetryAfter")
 	}
+	if f.RedirectStatus != 0 && (f.RedirectStatus < 300 || f.RedirectStatus > 399) {
+		return fmt.Errorf("mpserver: RedirectStatus %d is not a 3xx", f.RedirectStatus)
+	}
 	return nil
 }
 
 func (f Faults) any() bool {
-	return f.P500+f.P503+f.P429+f.PTimeout+f.PReset > 0
+	return f.P500+f.P503+f.P429+f.PTimeout+f.PReset+f.PRedirect > 0
 }
 
 // action is what the server does with a request before (or instead of) answering.
@@ -72,12 +80,14 @@ func (a action) String() string {
 }
 
 // Response is one scripted outcome for Script. Build it with Reply, PassThrough,
-// TimeoutAfterAccept or ConnectionReset.
+// TimeoutAfterAccept, ConnectionReset or Redirect.
 type Response struct {
 	act    action
 	status int
 	header http.Header
 	body   string
+	// redirect: Location is set, when answering, to the server's own PathRedirected.
+	redirect bool
 }
 
 // Reply answers with status and the given header pairs ("Retry-After", "3", ...) without
@@ -98,6 +108,18 @@ func ReplyBody(status int, body string, headerPairs ...string) Response {
 	return r
 }
 
+// Redirect answers status (a 3xx) with a Location on the server's own PathRedirected,
+// without processing the request: a client that follows it shows in
+// Stats.RedirectsFollowed. It panics for a status that is not a 3xx.
+func Redirect(status int) Response {
+	if status < 300 || status > 399 {
+		panic(fmt.Sprintf("mpserver: Redirect(%d): not a 3xx", status))
+	}
+	r := Reply(status)
+	r.redirect = true
+	return r
+}
+
 // PassThrough processes the request normally; it lets a script interleave real answers.
 func PassThrough() Response { return Response{act: actNormal} }
 
@@ -107,9 +129,24 @@ func TimeoutAfterAccept() Response { return Response{act: actTimeout} }
 // ConnectionReset drops the connection without answering or recording.
 func ConnectionReset() Response { return Response{act: actReset} }
 
+// SetOutage makes every authenticated API request that no script answers get status (503:
+// mParticle down) without processing, until SetOutage(0); the seeded faults are not drawn
+// meanwhile. It models an outage that lasts, where Faults model failures that come and go.
+func (s *Server) SetOutage(status int) {
+	s.rngMu.Lock()
+	defer s.rngMu.Unlock()
+	s.outage = status
+}
+
 // drawFault picks the outcome of one request from the seeded source. It draws exactly once
 // per call whatever the outcome, so the sequence depends only on the seed and the count.
 func (s *Server) drawFault() Response {
+	s.rngMu.Lock()
+	outage := s.outage
+	s.rngMu.Unlock()
+	if outage != 0 {
+		return Reply(outage)
+	}
 	f := s.opts.Faults
 	if !f.any() {
 		return PassThrough()
@@ -121,6 +158,10 @@ func (s *Server) drawFault() Response {
 	if retryAfter == 0 {
 		retryAfter = 1
 	}
+	redirect := f.RedirectStatus
+	if redirect == 0 {
+		redirect = http.StatusTemporaryRedirect
+	}
 	steps := []struct {
 		p float64
 		r Response
@@ -130,6 +171,8 @@ func (s *Server) drawFault() Response {
 		{f.P429, Reply(http.StatusTooManyRequests, "Retry-After", fmt.Sprint(retryAfter), headerRateLimitExceeded, "feed")},
 		{f.PTimeout, TimeoutAfterAccept()},
 		{f.PReset, ConnectionReset()},
+		// Last, so that seeds drawn without it keep their sequences.
+		{f.PRedirect, Redirect(redirect)},
 	}
 	acc := 0.0
 	for _, st := range steps {

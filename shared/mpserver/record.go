@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
@@ -12,8 +13,11 @@ import (
 // Record is one accepted batch as received.
 type Record struct {
 	// Seq orders accepted batches across all feeds, from 1.
-	Seq int             `json:"seq"`
-	Raw json.RawMessage `json:"batch"`
+	Seq int `json:"seq"`
+	// Path is where the batch arrived, layout included: "/s2s/v2/bulkevents" through the
+	// partner layout, "/v2/bulkevents/historical" on the pod layout's historical path, ...
+	Path string          `json:"path"`
+	Raw  json.RawMessage `json:"batch"`
 	// DuplicateRequest: a batch with this source_request_id was already accepted for the feed.
 	DuplicateRequest bool `json:"duplicate_request,omitempty"`
 	// DuplicateMessages counts events whose source_message_id the feed had already accepted.
@@ -32,11 +36,20 @@ func (r Record) Batch() mparticle.Batch {
 type FeedStats struct {
 	Name     string `json:"name"`
 	Platform string `json:"platform,omitempty"`
+	// Pod is the pod of the feed's account: only that pod's host (the /v2 layout of a
+	// server playing it) takes its key; the partner layout takes every pod's.
+	Pod string `json:"pod"`
 	// Requests counts authenticated API requests, whatever their outcome.
 	Requests int64         `json:"requests"`
 	ByStatus map[int]int64 `json:"by_status"`
 	Batches  int64         `json:"batches"` // accepted, duplicates included
 	Events   int64         `json:"events"`  // in accepted batches
+	// ByPath counts accepted batches by the path they arrived on (see Record.Path).
+	ByPath map[string]int64 `json:"by_path"`
+	// OldOnLivePath counts batches accepted on a live path (events, bulkevents) whose
+	// events are all older than mparticle.HistoricalAge. mParticle accepts them but asks
+	// for the historical path, as old data on the live ones disturbs audiences.
+	OldOnLivePath int64 `json:"old_on_live_path"`
 	// DuplicateBatches counts accepted batches whose source_request_id was seen before.
 	DuplicateBatches int64 `json:"duplicate_batches"`
 	// DuplicateEvents counts accepted events whose source_message_id was seen before.
@@ -57,13 +70,16 @@ type Stats struct {
 	Resets        int64         `json:"resets"`
 	// Hanging is the number of requests currently left unanswered by a timeout fault.
 	Hanging int64 `json:"hanging"`
+	// RedirectsFollowed counts requests that arrived at an injected redirect's target:
+	// each is a client that resent its credentials where a 3xx pointed.
+	RedirectsFollowed int64 `json:"redirects_followed"`
 	// Feeds is keyed by feed name (keys are credentials and are not reported).
 	Feeds map[string]FeedStats `json:"feeds"`
 }
 
 type counters struct {
-	requests, bytes, timeouts, resets, hanging int64
-	byStatus                                   map[int]int64
+	requests, bytes, timeouts, resets, hanging, redirectsFollowed int64
+	byStatus                                                      map[int]int64
 }
 
 func newCounters() counters { return counters{byStatus: map[int]int64{}} }
@@ -77,19 +93,35 @@ type recordedBatch struct {
 	Events []struct {
 		Data struct {
 			SourceMessageID string `json:"source_message_id"`
+			Timestamp       int64  `json:"timestamp_unixtime_ms"`
 		} `json:"data"`
 	} `json:"events"`
 }
 
-// record stores accepted batches and returns the rate-limit percentage to report.
-func (s *Server) record(f *feed, batches []json.RawMessage) int {
+// old reports whether the batch is historical data by the client's own rule.
+func (rb *recordedBatch) old(now time.Time) bool {
+	b := mparticle.Batch{Events: make([]mparticle.Event, len(rb.Events))}
+	for i, e := range rb.Events {
+		b.Events[i].Data.TimestampUnixtimeMS = e.Data.Timestamp
+	}
+	return mparticle.IsHistorical(&b, now)
+}
+
+// record stores the batches accepted on path and returns the rate-limit percentage to report.
+func (s *Server) record(f *feed, path string, batches []json.RawMessage) int {
+	now := s.now()
+	live := path != mparticle.PathHistorical && path != PartnerPrefix+mparticle.PathHistorical
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, raw := range batches {
 		var rb recordedBatch
 		_ = json.Unmarshal(raw, &rb) // already validated
 		s.seq++
-		rec := Record{Seq: s.seq, Raw: slices.Clone(raw)}
+		rec := Record{Seq: s.seq, Path: path, Raw: slices.Clone(raw)}
+		f.stats.ByPath[path]++
+		if live && rb.old(now) {
+			f.stats.OldOnLivePath++
+		}
 		if id := rb.SourceRequestID; id != "" {
 			rec.DuplicateRequest = f.seenRequests[id]
 			f.seenRequests[id] = true
@@ -166,10 +198,13 @@ func (s *Server) Stats() Stats {
 		Resets:        s.stats.resets,
 		Hanging:       s.stats.hanging,
 		Feeds:         map[string]FeedStats{},
+
+		RedirectsFollowed: s.stats.redirectsFollowed,
 	}
 	for _, f := range s.feeds {
 		fs := f.stats
 		fs.ByStatus = maps.Clone(f.stats.ByStatus)
+		fs.ByPath = maps.Clone(f.stats.ByPath)
 		st.Feeds[f.name] = fs
 	}
 	return st

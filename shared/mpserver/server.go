@@ -1,8 +1,11 @@
 // Package mpserver is a local stand-in for mParticle's server-to-server Events API that
 // enforces its contract: Basic auth per feed, content type, size and count limits, batch
-// validation (mparticle-events-api.md §2 and the repaired JSON schema), an optional
-// per-feed rate limit, seeded fault injection and scripted answers. It records what it
-// accepts so tests, the soak test and local development can inspect it.
+// validation (the documented batch shape and a repaired copy of the official JSON schema),
+// the historical endpoint's rules, an optional per-feed rate limit, seeded fault injection
+// and scripted answers. It serves both of mParticle's URL layouts: the partner endpoint's
+// (/s2s/v2/..., any pod's key) and a pod host's (/v2/..., that pod's keys only). It records
+// what it accepts, and on which path, so tests, the soak test and local development can
+// inspect it.
 package mpserver
 
 import (
@@ -17,18 +20,48 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-// Paths served besides the Events API ones (mparticle.PathEvents, mparticle.PathBulkEvents).
+// PartnerPrefix is the path prefix of the partner layout: mParticle's partner endpoint
+// serves the Events API paths under it (https://inbound.mparticle.com/s2s/v2/...), so a
+// client whose base URL is the server's URL plus PartnerPrefix talks to it as to the
+// partner endpoint.
+const PartnerPrefix = "/s2s"
+
+// Paths served besides the Events API ones (mparticle.PathEvents, PathBulkEvents and
+// PathHistorical, each also under PartnerPrefix). The inspection paths answer under
+// PartnerPrefix too, so tools given the partner layout's base URL find them.
 const (
 	PathStats    = "/_mpserver/stats"
 	PathReceived = "/_mpserver/received"
 	PathReset    = "/_mpserver/reset"
+	// PathRedirected is where an injected redirect points. A request arriving there is a
+	// client that followed a redirect (with the feed's credentials): it is counted in
+	// Stats.RedirectsFollowed and refused.
+	PathRedirected = "/_mpserver/redirected"
 )
+
+// IsAPIPath reports whether path is one of the Events API paths the server serves, in
+// either layout.
+func IsAPIPath(path string) bool {
+	_, _, ok := apiRoute(path)
+	return ok
+}
+
+// apiRoute splits an Events API path into its layout and its /v2 path.
+func apiRoute(path string) (v2 string, partner, ok bool) {
+	v2, partner = strings.CutPrefix(path, PartnerPrefix)
+	switch v2 {
+	case mparticle.PathEvents, mparticle.PathBulkEvents, mparticle.PathHistorical:
+		return v2, partner, true
+	}
+	return "", false, false
+}
 
 const (
 	headerRateLimitUsed     = "X-mp-rate-limit-percentage-used"
@@ -47,8 +80,12 @@ type Options struct {
 	OnAccept func(feedName string, b json.RawMessage)
 	// Logger receives one record per API request; nil discards. Secrets are never logged.
 	Logger *slog.Logger
-	// Now is the clock of the rate limiter; nil means time.Now.
+	// Now is the clock of the rate limiter and of the historical rules; nil means time.Now.
 	Now func() time.Time
+	// Pod is the pod whose host the /v2 layout plays (US1, US2, EU1 or AU1); "" means US1.
+	// That layout refuses the keys of other pods, as a pod's host does; the partner layout
+	// (PartnerPrefix) takes any pod's key.
+	Pod string
 }
 
 // Server implements http.Handler. Create it with New; use it with httptest.NewServer or Start.
@@ -59,6 +96,8 @@ type Server struct {
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
+	// outage, when set, answers every API request with this status (SetOutage); under rngMu.
+	outage int
 
 	mu     sync.Mutex
 	feeds  map[string]*feed // by key
@@ -72,6 +111,7 @@ type Server struct {
 
 type feed struct {
 	key, secret, name, platform string
+	pod                         string
 	limit                       *RateLimit
 	bucket                      *bucket
 	script                      []Response
@@ -81,12 +121,20 @@ type feed struct {
 	stats                       FeedStats
 }
 
-// New returns a server with no feeds. It panics if opts.Faults is invalid (see
+// New returns a server with no feeds. It panics if opts.Faults or opts.Pod is invalid (see
 // Faults.Validate), as that is a programming error in a test or a flag check skipped.
 func New(opts Options) *Server {
 	if err := opts.Faults.Validate(); err != nil {
 		panic(err)
 	}
+	pod, err := mparticle.NormalizePod(opts.Pod)
+	if err != nil {
+		panic(err)
+	}
+	if pod == "" {
+		pod = "US1"
+	}
+	opts.Pod = pod
 	s := &Server{
 		opts:   opts,
 		log:    opts.Logger,
@@ -122,6 +170,17 @@ func WithPlatform(p string) FeedOption { return func(f *feed) { f.platform = p }
 // WithRateLimit gives the feed its own token bucket, overriding Options.RateLimit.
 func WithRateLimit(rl RateLimit) FeedOption { return func(f *feed) { f.limit = &rl } }
 
+// WithPod places the feed's account in a pod (US1, US2, EU1 or AU1, any case). Without it
+// the feed's pod is the one its key's prefix names ("eu1-..."), or US1, whose keys carry
+// none. It panics on an unknown pod.
+func WithPod(pod string) FeedOption {
+	p, err := mparticle.NormalizePod(pod)
+	if err != nil || p == "" {
+		panic(fmt.Sprintf("mpserver: WithPod(%q): not a pod", pod))
+	}
+	return func(f *feed) { f.pod = p }
+}
+
 // AddFeed registers the credentials of one input feed. Registering a key again replaces
 // it. It panics if name is already used by another key, since stats are reported by name.
 func (s *Server) AddFeed(key, secret, name string, opts ...FeedOption) {
@@ -133,7 +192,10 @@ func (s *Server) AddFeed(key, secret, name string, opts ...FeedOption) {
 	if old, ok := s.feeds[key]; ok {
 		delete(s.names, old.name)
 	}
-	f := &feed{key: key, secret: secret, name: name}
+	f := &feed{key: key, secret: secret, name: name, pod: "US1"}
+	if p, ok := mparticle.KeyPod(key); ok {
+		f.pod = p
+	}
 	for _, o := range opts {
 		o(f)
 	}
@@ -152,7 +214,7 @@ func (f *feed) reset(def RateLimit, now time.Time) {
 	f.records = nil
 	f.seenRequests = map[string]bool{}
 	f.seenMessages = map[string]bool{}
-	f.stats = FeedStats{Name: f.name, Platform: f.platform, ByStatus: map[int]int64{}}
+	f.stats = FeedStats{Name: f.name, Platform: f.platform, Pod: f.pod, ByStatus: map[int]int64{}, ByPath: map[string]int64{}}
 }
 
 // Script queues answers for the next requests of the feed with this key, one per request,
@@ -219,20 +281,40 @@ func (s *Server) Close() error {
 // ServeHTTP routes Events API and inspection requests. To drop a connection without an
 // answer it may panic with http.ErrAbortHandler, which net/http handles silently.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case mparticle.PathEvents:
-		s.serveAPI(w, r, false)
-	case mparticle.PathBulkEvents:
-		s.serveAPI(w, r, true)
-	case PathStats:
+	if v2, partner, ok := apiRoute(r.URL.Path); ok {
+		s.serveAPI(w, r, route{v2: v2, partner: partner})
+		return
+	}
+	path, _ := strings.CutPrefix(r.URL.Path, PartnerPrefix)
+	switch {
+	case path == PathStats:
 		s.serveStats(w, r)
-	case PathReceived:
+	case path == PathReceived:
 		s.serveReceived(w, r)
-	case PathReset:
+	case path == PathReset:
 		s.serveReset(w, r)
+	case path == PathRedirected || strings.HasPrefix(path, PathRedirected+"/"):
+		s.serveRedirected(w, r)
 	default:
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "no such path")
 	}
+}
+
+// route is where an API request arrived: the /v2 path and the layout.
+type route struct {
+	v2      string
+	partner bool
+}
+
+func (rt route) bulk() bool       { return rt.v2 != mparticle.PathEvents }
+func (rt route) historical() bool { return rt.v2 == mparticle.PathHistorical }
+
+// path is the full path as requested.
+func (rt route) path() string {
+	if rt.partner {
+		return PartnerPrefix + rt.v2
+	}
+	return rt.v2
 }
 
 // apiErr is one refused request: status, error code and messages for the body.
@@ -243,7 +325,7 @@ type apiErr struct {
 	header http.Header
 }
 
-func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, bulk bool) {
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt route) {
 	s.mu.Lock()
 	s.stats.requests++
 	s.mu.Unlock()
@@ -255,6 +337,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, bulk bool) {
 		return
 	}
 	f, aerr := s.authenticate(r)
+	if aerr == nil && !rt.partner && f.pod != s.opts.Pod {
+		// A pod's host does not know the accounts of other pods: to it the key is invalid.
+		f, aerr = nil, &apiErr{status: http.StatusForbidden, code: "FORBIDDEN",
+			msgs: []string{fmt.Sprintf("invalid API key or secret for pod %s: send to the key's pod or the partner endpoint", s.opts.Pod)}}
+	}
 	if aerr != nil {
 		s.answer(w, nil, log, aerr, 0)
 		return
@@ -271,25 +358,25 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, bulk bool) {
 	}
 	switch plan.act {
 	case actReply:
-		s.reply(w, f, log, *plan)
+		s.reply(w, r, f, log, *plan)
 		return
 	case actReset:
 		s.reset(w, f, log)
 		return
 	}
 
-	batches, aerr := s.readBatches(w, r, bulk)
+	batches, aerr := s.readBatches(w, r, rt.bulk())
 	if aerr == nil {
 		aerr = s.admit(f, len(batches))
 	}
 	if aerr == nil {
-		aerr = validateAll(batches)
+		aerr = validateAll(batches, rt.historical(), s.now())
 	}
 	if aerr != nil {
 		s.answer(w, f, log, aerr, len(batches))
 		return
 	}
-	pct := s.record(f, batches)
+	pct := s.record(f, rt.path(), batches)
 	if plan.act == actTimeout {
 		// Counted before OnAccept runs, so an observer woken by it sees the timeout.
 		s.mu.Lock()
@@ -353,13 +440,15 @@ func (s *Server) readBatches(w http.ResponseWriter, r *http.Request, bulk bool) 
 		return nil, &apiErr{status: http.StatusUnsupportedMediaType, code: "UNSUPPORTED_MEDIA_TYPE",
 			msgs: []string{"Content-Type must be application/json"}}
 	}
+	// The API's limit is "256 KB"; the server reads it the strict way, 256,000 bytes, and
+	// the body must stay under it.
 	tooLarge := &apiErr{status: http.StatusRequestEntityTooLarge, code: "REQUEST_TOO_LARGE",
-		msgs: []string{fmt.Sprintf("request body over %d bytes", mparticle.MaxRequestBytes)}}
-	if r.ContentLength > mparticle.MaxRequestBytes {
+		msgs: []string{fmt.Sprintf("request body of %d bytes or more, the limit is under %d", mparticle.MaxRequestBytes, mparticle.MaxRequestBytes)}}
+	if r.ContentLength >= mparticle.MaxRequestBytes {
 		drain(r.Body)
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, mparticle.MaxRequestBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, mparticle.MaxRequestBytes-1))
 	s.mu.Lock()
 	s.stats.bytes += int64(len(body))
 	s.mu.Unlock()
@@ -414,11 +503,17 @@ func (s *Server) admit(f *feed, n int) *apiErr {
 }
 
 // validateAll refuses the whole request if any batch is invalid, naming each bad batch by
-// its index so a client can narrow the request by splitting.
-func validateAll(batches []json.RawMessage) *apiErr {
+// its index so a client can narrow the request by splitting. On the historical path it
+// also applies that endpoint's rules: mParticle drops such batches silently (with a 202),
+// which is data lost, so the stand-in refuses them loudly instead.
+func validateAll(batches []json.RawMessage, historical bool, now time.Time) *apiErr {
 	var msgs []string
 	for i, b := range batches {
-		for _, m := range validateBatch(b) {
+		found := validateBatch(b)
+		if historical {
+			found = append(found, historicalViolations(b, now)...)
+		}
+		for _, m := range found {
 			if len(msgs) < maxViolations {
 				msgs = append(msgs, fmt.Sprintf("batch %d: %s", i, m))
 			}
@@ -430,11 +525,14 @@ func validateAll(batches []json.RawMessage) *apiErr {
 	return badRequest(msgs...)
 }
 
-func (s *Server) reply(w http.ResponseWriter, f *feed, log *slog.Logger, r Response) {
+func (s *Server) reply(w http.ResponseWriter, req *http.Request, f *feed, log *slog.Logger, r Response) {
 	for k, vs := range r.header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	if r.redirect {
+		w.Header().Set("Location", redirectTarget(req))
 	}
 	body := r.body
 	if body == "" && r.status >= 400 {
@@ -447,6 +545,27 @@ func (s *Server) reply(w http.ResponseWriter, f *feed, log *slog.Logger, r Respo
 	io.WriteString(w, body)
 	s.count(f, r.status)
 	log.Info("mpserver: injected reply", "status", r.status)
+}
+
+// redirectTarget is where an injected redirect points: the server's own PathRedirected,
+// so a client that follows it is seen there.
+func redirectTarget(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + PathRedirected + r.URL.Path
+}
+
+// serveRedirected counts and refuses a request that followed an injected redirect.
+func (s *Server) serveRedirected(w http.ResponseWriter, r *http.Request) {
+	drain(r.Body)
+	s.mu.Lock()
+	s.stats.redirectsFollowed++
+	s.mu.Unlock()
+	s.log.Warn("mpserver: a client followed a redirect", "path", r.URL.Path)
+	writeError(w, http.StatusMisdirectedRequest, "MISDIRECTED",
+		"this request followed a redirect: an Events API client must not resend its credentials to where a 3xx points")
 }
 
 // reset closes the connection with a TCP RST where it can, so clients see a reset rather

@@ -22,18 +22,20 @@ import (
 
 // Test credentials: fake, but treated as secrets (never printed by a test).
 const (
-	keyIOS     = "ios-key-0001"
-	secretIOS  = "ios-secret-do-not-print"
-	keyAnd     = "and-key-0002"
-	secretAnd  = "and-secret-do-not-print"
-	samplePath = "../../../shared/reference/mparticle-spec/mparticle.inbound.eventsapi.sample.json"
+	keyIOS    = "ios-key-0001"
+	secretIOS = "ios-secret-do-not-print"
+	keyAnd    = "and-key-0002"
+	secretAnd = "and-secret-do-not-print"
 )
 
+// readSample returns testdata/sdk_batch.json: a batch shaped like what a mobile SDK
+// uploads (many event types, every common device field, and the fields mParticle sets
+// itself), which the validator must take apart field by field.
 func readSample(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.FromSlash(samplePath))
+	b, err := os.ReadFile(filepath.Join("testdata", "sdk_batch.json"))
 	if err != nil {
-		t.Fatalf("the official sample must sit beside the repo at %s: %v", samplePath, err)
+		t.Fatal(err)
 	}
 	return b
 }
@@ -221,7 +223,7 @@ func TestRequestLimits(t *testing.T) {
 		{"text/plain", mparticle.PathEvents, "text/plain", batchJSON(1), false, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json"},
 		{"no content type", mparticle.PathEvents, "", batchJSON(1), false, 415, "UNSUPPORTED_MEDIA_TYPE", ""},
 		{"json with charset", mparticle.PathEvents, "application/json; charset=utf-8", batchJSON(1), false, 202, "", ""},
-		{"over 256 KB", mparticle.PathBulkEvents, "application/json", big, false, 413, "REQUEST_TOO_LARGE", "request body over 262144 bytes"},
+		{"over 256 KB", mparticle.PathBulkEvents, "application/json", big, false, 413, "REQUEST_TOO_LARGE", "the limit is under 256000"},
 		{"over 256 KB chunked", mparticle.PathBulkEvents, "application/json", big, true, 413, "REQUEST_TOO_LARGE", ""},
 		{"invalid JSON", mparticle.PathEvents, "application/json", []byte(`{"environment":`), false, 400, "BAD_REQUEST", "body must be one JSON batch object"},
 		{"array to /events", mparticle.PathEvents, "application/json", bulk(batchJSON(1)), false, 400, "BAD_REQUEST", "body must be one JSON batch object"},
@@ -650,6 +652,10 @@ func TestFaultsValidate(t *testing.T) {
 		{Faults{P429: -0.1}, false},
 		{Faults{PReset: 1.5}, false},
 		{Faults{RetryAfter: -1}, false},
+		{Faults{PRedirect: 0.5, P500: 0.5, RedirectStatus: 301}, true},
+		{Faults{PRedirect: 0.6, P500: 0.5}, false},
+		{Faults{PRedirect: 0.1, RedirectStatus: 200}, false},
+		{Faults{RedirectStatus: 400}, false},
 	}
 	for _, tt := range tests {
 		if err := tt.f.Validate(); (err == nil) != tt.ok {
@@ -723,12 +729,14 @@ func TestRoutingAndMethods(t *testing.T) {
 	if r := h.get(t, mparticle.PathEvents); r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "POST" {
 		t.Fatalf("GET events: %d", r.status)
 	}
-	if r := h.post(t, "/v2/bulkevents/historical", keyIOS, secretIOS, bulk(batchJSON(1))); r.status != 404 {
-		t.Fatalf("unknown path: %d", r.status)
+	for _, p := range []string{"/v2/bulk", "/s2s/v2/bulk", "/s2s/s2s/v2/events", "/v1/events", "/S2S/v2/events", "/v2/bulkevents/"} {
+		if r := h.post(t, p, keyIOS, secretIOS, bulk(batchJSON(1))); r.status != 404 {
+			t.Fatalf("unknown path %s: %d", p, r.status)
+		}
 	}
 }
 
-func TestOfficialSampleOverHTTP(t *testing.T) {
+func TestSDKStyleBatchOverHTTP(t *testing.T) {
 	h := newHarness(t, Options{})
 	raw := readSample(t)
 	if r := h.post(t, mparticle.PathEvents, keyIOS, secretIOS, raw); r.status != 400 || len(errorMessages(t, r, "BAD_REQUEST")) != 6 {
@@ -738,7 +746,7 @@ func TestOfficialSampleOverHTTP(t *testing.T) {
 		t.Fatalf("fixed sample: %d %s", r.status, r.body)
 	}
 	got := h.srv.Received(keyIOS)
-	if len(got) != 1 || got[0].MPID != -7636538281262557000 || got[0].UserIdentities.CustomerID != "123456" || len(got[0].Events) != 12 {
+	if len(got) != 1 || got[0].MPID != -4611686018427387905 || got[0].UserIdentities.CustomerID != "cust-90210" || len(got[0].Events) != 12 {
 		t.Fatalf("decoded %+v", got)
 	}
 	if st := h.srv.Stats().Feeds["ios"]; st.Events != 12 || st.PlatformMismatches != 0 {

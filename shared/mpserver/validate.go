@@ -12,16 +12,18 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-// The rules below follow mparticle-events-api.md §2 and the official JSON schema, with the
-// schema's known defects repaired (partner_identities, other_id_5..10 and phone identities,
-// purpose-keyed gdpr and ccpa consent) and a few deliberate tightenings, each commented,
-// where the docs say a field is output-only or where mParticle would silently lose data.
+// The rules below follow the Events API's documented batch shape (mParticle's JSON
+// reference) and the official JSON schema, with the schema's known defects repaired
+// (partner_identities, other_id_5..10 and phone identities, purpose-keyed gdpr and ccpa
+// consent) and a few deliberate tightenings, each commented, where the docs say a field
+// is output-only or where mParticle would silently lose data.
 
 // validateBatch returns what is wrong with one raw batch; nil means it is acceptable.
 func validateBatch(raw []byte) []string {
 	var v violations
-	if len(raw) > mparticle.MaxBatchBytes {
-		v.add("", "batch is %d bytes, over the limit of %d", len(raw), mparticle.MaxBatchBytes)
+	// "128 KB" read the strict way: a batch must stay under 128,000 bytes.
+	if len(raw) >= mparticle.MaxBatchBytes {
+		v.add("", "batch is %d bytes, the limit is under %d", len(raw), mparticle.MaxBatchBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -36,9 +38,10 @@ func validateBatch(raw []byte) []string {
 
 var environments = []string{mparticle.EnvProduction, mparticle.EnvDevelopment}
 
-// serverSet refuses fields mParticle fills itself: D:json lists them as output-only or
-// internal (and says not to set the batch timestamp). The schema tolerates them, but a
-// forwarder sending them is copying an outbound batch, which is a bug worth failing on.
+// serverSet refuses fields mParticle fills itself: its JSON reference lists them as
+// output-only or internal (and says not to set the batch timestamp). The schema tolerates
+// them, but a forwarder sending them is copying an outbound batch, which is a bug worth
+// failing on.
 func serverSet(v *violations, path string, _ any) {
 	v.add(path, "is set by mParticle and must not be sent")
 }
@@ -83,8 +86,8 @@ var batchSpec = object{
 	},
 }
 
-// User identities: D:json's list, a superset of the stale schema's (which stops at
-// other_id_4 and lacks the phone identities). Values must be strings: the schema's loose
+// User identities: the JSON reference's list, a superset of the stale schema's (which
+// stops at other_id_4 and lacks the phone identities). Values must be strings: the schema's loose
 // scalar type would let a numeric customer_id through, which mParticle keys as text.
 var userIdentitiesSpec = func() object {
 	names := []string{
@@ -185,8 +188,8 @@ var batchContextSpec = object{fields: map[string]rule{
 	"location": geoLocationSpec.check,
 }}
 
-// Consent as D:json documents it (gdpr keyed by purpose, plus ccpa), not the schema's
-// single gdpr object.
+// Consent as mParticle's JSON reference documents it (gdpr keyed by purpose, plus ccpa),
+// not the schema's single gdpr object.
 var consentRecordSpec = object{
 	required: []string{"consented"},
 	fields: map[string]rule{
@@ -273,7 +276,7 @@ func userAttributeValue(v *violations, path string, val any) {
 
 var userAttributes = attributeMap(userAttributeValue)
 
-// Event types D:json lists as accepted inbound.
+// Event types mParticle's JSON reference lists as accepted inbound.
 var inboundEventTypes = []string{
 	mparticle.EventTypeCustom, mparticle.EventTypeCommerce, "session_start", "session_end", "screen_view",
 	"uninstall", "crash_report", "opt_out", "push_registration", "application_state_transition",
@@ -287,7 +290,7 @@ var systemEventTypes = []string{
 }
 
 // Fields common to every event's data (the schema's EventData), plus custom_flags, which
-// D:json documents for all events.
+// mParticle's JSON reference documents for all events.
 var commonEventData = map[string]rule{
 	"timestamp_unixtime_ms":          millis,
 	"source_message_id":              uuid,
@@ -396,7 +399,8 @@ func currencyCode(v *violations, path string, val any) {
 	}
 }
 
-// commerceOneOf: D:json says a commerce event carries exactly one of the three.
+// commerceOneOf: mParticle's JSON reference says a commerce event carries exactly one of
+// the three.
 func commerceOneOf(v *violations, path string, m map[string]any) {
 	var present []string
 	for _, k := range []string{"product_action", "promotion_action", "product_impressions"} {
@@ -414,8 +418,8 @@ func commerceOneOf(v *violations, path string, m map[string]any) {
 }
 
 // eventDataSpecs holds, per inbound type, the data fields the schema defines for it.
-// Required fields follow the schema except session_start's session_id, which D:json's own
-// example omits (a known defect of the schema).
+// Required fields follow the schema except session_start's session_id, which the JSON
+// reference's own example omits (a known defect of the schema).
 var eventDataSpecs = map[string]object{
 	mparticle.EventTypeCustom: {
 		required: []string{"event_name", "custom_event_type"},

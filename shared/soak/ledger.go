@@ -106,3 +106,43 @@ func (l *ledger) summary() (concurrent []string, enqueuedTwice int) {
 	}
 	return concurrent, enqueuedTwice
 }
+
+// pending returns the messages received at least once and not deleted since.
+func (l *ledger) pending() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]bool{}
+	for id := range l.lastRecv {
+		if !l.gone[id] {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// allGone reports whether every one of ids was deleted.
+func (l *ledger) allGone(ids map[string]bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range ids {
+		if !l.gone[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// receives returns how many deleted messages (delivered, or acknowledged after a dead letter
+// the forwarder wrote) had been received more than limit times, and the most receives of
+// any message.
+func (l *ledger) receives(limit int) (over, most int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, n := range l.lastRecv {
+		most = max(most, n)
+		if n > limit && l.gone[id] {
+			over++
+		}
+	}
+	return over, most
+}

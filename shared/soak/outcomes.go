@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// maxOutcomes bounds the outcomes kept per message: a message lives at most maxReceiveCount
-// receives of a few feeds each.
+// maxOutcomes bounds the outcomes kept per message: the first ones say why it kept failing,
+// and a message may live up to maxReceiveCount (100) receives of a few feeds each.
 const maxOutcomes = 32
 
 // outcomeIndex reads the forwarder's JSON log records and keeps, per message id, the

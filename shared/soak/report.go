@@ -87,6 +87,17 @@ type Report struct {
 	BadMetricLines int
 	Confirmed      int64
 
+	// The outage phase: when it began and ended (from the start of the run), the requests
+	// answered 503 meanwhile, the messages it held back (received, not deleted, at its end)
+	// and how long after its end the last of them was deleted (0: never).
+	OutageBegan, OutageEnded, OutageDrained time.Duration
+	OutageRejected                          int64
+	OutageBacklog                           int
+	// DeliveredPastLegacyLimit counts messages deleted after more receives than the old
+	// policy allowed (LegacyMaxReceiveCount): each would have been dead-lettered before the
+	// retry backoff. MaxReceives is the most receives of one message.
+	DeliveredPastLegacyLimit, MaxReceives int
+
 	// StepMeans are the pollers' mean receive, handle and delete times.
 	StepMeans map[string]time.Duration
 
@@ -163,6 +174,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 	rep.Metrics, rep.BadMetricLines = r.emf.snapshot()
 	rep.Confirmed = r.tracker.confirmations()
 	rep.StepMeans = r.timing.means()
+	r.outage.fill(rep, r.ledger)
 	rep.SecretLeaks, rep.LogRecords = r.logs.leaks.Load(), r.logs.lines.Load()
 	if s, ok := r.logs.sample.Load().(string); ok {
 		rep.LeakSample = s
@@ -301,6 +313,19 @@ func (rep *Report) Check() error {
 	if rep.Config.ExpectIdempotency && rep.ConfirmedTwice != 0 {
 		fail("%d batches re-sent after mParticle had confirmed them to a completed invocation", rep.ConfirmedTwice)
 	}
+	if rep.Config.Outage.Duration > 0 {
+		legacy := time.Duration(LegacyMaxReceiveCount) * rep.Config.VisibilityTimeout
+		switch {
+		case rep.OutageEnded == 0 || rep.OutageRejected == 0:
+			fail("the outage phase did not take place (ended %s, %d requests refused)", rep.OutageEnded, rep.OutageRejected)
+		case rep.OutageEnded-rep.OutageBegan <= legacy:
+			fail("the outage lasted %s, not longer than the %s the old policy survived", rep.OutageEnded-rep.OutageBegan, legacy)
+		case rep.DeliveredPastLegacyLimit == 0:
+			fail("no message was delivered after more than %d receives: the outage did not test what the old policy would have dead-lettered", LegacyMaxReceiveCount)
+		case rep.OutageDrained == 0:
+			fail("%d messages held back by the outage were never all delivered", rep.OutageBacklog)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -309,8 +334,9 @@ func (rep *Report) Print(w io.Writer) {
 	c := rep.Config
 	fmt.Fprintf(w, "soak: seed %d, %d messages (%d valid, %d invalid, %d valid with no matching feed), %d pollers, batch %d\n",
 		c.Seed, rep.Messages, rep.Valid, rep.Invalid, rep.NoRoute, c.Pollers, c.BatchSize)
-	fmt.Fprintf(w, "soak: visibility %s, maxReceiveCount %d, invocation %s, mParticle request timeout %s\n",
-		c.VisibilityTimeout, c.MaxReceiveCount, c.InvocationTimeout, c.RequestTimeout)
+	fmt.Fprintf(w, "soak: visibility %s, maxReceiveCount %d, retry backoff %s to %s per receive (%s over all receives), invocation %s, mParticle request timeout %s\n",
+		c.VisibilityTimeout, c.MaxReceiveCount, forwarder.RetryVisibility(c.BackoffUnit, 1, 0), forwarder.RetryVisibility(c.BackoffUnit, c.MaxReceiveCount, 0),
+		forwarder.BackoffSpan(c.BackoffUnit, c.MaxReceiveCount), c.InvocationTimeout, c.RequestTimeout)
 	fmt.Fprintf(w, "soak: faults 500 %.0f%%, 503 %.0f%%, 429 %.0f%% (Retry-After %ds), timeout-after-accept %.0f%%, reset %.0f%%, crash %.0f%% of invocations\n",
 		100*c.Faults.P500, 100*c.Faults.P503, 100*c.Faults.P429, max(c.Faults.RetryAfter, 1), 100*c.Faults.PTimeout, 100*c.Faults.PReset, 100*c.CrashRate)
 
@@ -364,6 +390,17 @@ func (rep *Report) Print(w io.Writer) {
 		ms = append(ms, fmt.Sprintf("%s %d", n, rep.Metrics[string(n)]))
 	}
 	fmt.Fprintf(w, "soak: forwarder metrics (EMF, summed): %s; batches mParticle accepted %d\n", strings.Join(ms, ", "), rep.Confirmed)
+	if c.Outage.Duration > 0 {
+		drained := "never"
+		if rep.OutageDrained > 0 {
+			drained = rep.OutageDrained.Round(100*time.Millisecond).String() + " after it ended"
+		}
+		fmt.Fprintf(w, "soak: outage: mParticle answered only 503 from %s to %s (%s; the old policy, %d receives × %s, dead-lettered after %s), %d requests refused\n",
+			rep.OutageBegan.Round(100*time.Millisecond), rep.OutageEnded.Round(100*time.Millisecond), (rep.OutageEnded - rep.OutageBegan).Round(100*time.Millisecond),
+			LegacyMaxReceiveCount, c.VisibilityTimeout, time.Duration(LegacyMaxReceiveCount)*c.VisibilityTimeout, rep.OutageRejected)
+		fmt.Fprintf(w, "soak: outage: backoff unit %s; %d messages held back, all delivered %s; %d messages delivered after more than %d receives (each dead-lettered under the old policy), most receives of one message %d of %d\n",
+			c.BackoffUnit, rep.OutageBacklog, drained, rep.DeliveredPastLegacyLimit, LegacyMaxReceiveCount, rep.MaxReceives, c.MaxReceiveCount)
+	}
 	fmt.Fprintf(w, "soak: mean receive %s, handle %s, delete %s\n", rep.StepMeans["receive"].Round(time.Millisecond),
 		rep.StepMeans["handle"].Round(time.Millisecond), rep.StepMeans["delete"].Round(time.Millisecond))
 	fmt.Fprintf(w, "soak: total time %s\n", rep.Elapsed.Round(time.Millisecond))

@@ -10,6 +10,14 @@
 // The soak keeps that ratio with a 500 ms invocation and a 3 s visibility timeout, and an
 // mParticle request timeout of 150 ms. A 429's Retry-After of 1 s therefore never fits in an
 // invocation: those messages go back to the queue, as a feed that keeps throttling should.
+// The forwarder's retry backoff runs at the same 1:60 scale: a 1 s unit for the deployed
+// minute (1, 2, 4, 8, 16, then every 30 s).
+//
+// Midway, mParticle goes down (the contract server answers only 503) for longer than the old
+// policy survived: 5 receives of 3 s each (15 minutes deployed) dead-lettered valid events
+// after about 15 s. The run checks that nothing is dead-lettered or lost, that messages were
+// indeed received more often than those 5 times, and reports how soon the backlog drained
+// once mParticle was back.
 package soak
 
 import (
@@ -60,6 +68,10 @@ type Config struct {
 	// VisibilityTimeout and MaxReceiveCount configure the soak's queue.
 	VisibilityTimeout time.Duration
 	MaxReceiveCount   int
+	// BackoffUnit is the forwarder's retry backoff unit (RETRY_BACKOFF_UNIT).
+	BackoffUnit time.Duration
+	// Outage is a phase during which mParticle answers only 503; none when its Duration is 0.
+	Outage Outage
 	// InvocationTimeout is the function timeout; DeadlineMargin the forwarder's reserve.
 	InvocationTimeout time.Duration
 	DeadlineMargin    time.Duration
@@ -86,6 +98,18 @@ type Config struct {
 	StackName string
 }
 
+// Outage is mParticle down: the contract server answers every request with 503 from the
+// moment StartAfter messages have been enqueued, for Duration.
+type Outage struct {
+	StartAfter int
+	Duration   time.Duration
+}
+
+// LegacyMaxReceiveCount is the receives a message had before the retry backoff, each after
+// the queue's visibility timeout: an outage longer than LegacyMaxReceiveCount × the
+// visibility timeout dead-lettered valid events.
+const LegacyMaxReceiveCount = 5
+
 // Defaults returns the full soak's configuration, the fault mix included.
 func Defaults() Config {
 	return Config{
@@ -95,6 +119,11 @@ func Defaults() Config {
 		BatchSize:         10,
 		VisibilityTimeout: 3 * time.Second,
 		MaxReceiveCount:   stack.MaxReceiveCount,
+		BackoffUnit:       time.Second,
+		// After a quarter of the events, 60 s (an hour deployed): four times the 15 s the old
+		// policy survived, and long enough for a message to fail 6 or 7 times (1+2+4+8+16 s,
+		// then 30 s).
+		Outage:            Outage{StartAfter: 5000, Duration: 60 * time.Second},
 		InvocationTimeout: 500 * time.Millisecond,
 		DeadlineMargin:    100 * time.Millisecond,
 		RequestTimeout:    150 * time.Millisecond,
@@ -147,6 +176,8 @@ type run struct {
 	crashR  *rand.Rand
 	crashed map[int64]bool
 
+	outage outagePhase
+
 	ledger   *ledger
 	outcomes *outcomeIndex
 	emf      *emfTally
@@ -196,10 +227,16 @@ func Run(ctx context.Context, awsCfg aws.Config, cfg Config) (*Report, error) {
 		defer close(producerDone)
 		r.producerErr = r.produce(ctx)
 	}()
-	timedOut := r.waitDrained(ctx, producerDone)
+	outageDone := make(chan struct{})
+	go func() {
+		defer close(outageDone)
+		r.runOutage(ctx, start, producerDone)
+	}()
+	timedOut := r.waitDrained(ctx, producerDone, outageDone)
 	close(done)
 	wg.Wait()
 	<-producerDone
+	<-outageDone
 	if r.producerErr != nil {
 		return nil, r.producerErr
 	}
@@ -232,6 +269,10 @@ func (c *Config) validate() error {
 		return errors.New("soak: QueueDepth must hold at least one batch")
 	case c.Timeout <= 0:
 		return errors.New("soak: Timeout must be positive")
+	case c.BackoffUnit <= 0:
+		return errors.New("soak: BackoffUnit must be positive")
+	case c.Outage.Duration < 0 || c.Outage.StartAfter < 0 || (c.Outage.Duration > 0 && c.Outage.StartAfter >= c.Events):
+		return errors.New("soak: the outage must last a non-negative time and start before the last message is enqueued")
 	}
 	return c.Faults.Validate()
 }
@@ -327,11 +368,12 @@ func (r *run) app(name string) *appSpec {
 // and its metrics sink. Each poller gets its own, as each Lambda container does.
 func (r *run) newHandler() (*forwarder.Handler, error) {
 	env := map[string]string{
-		"INTEGRATIONS_TABLE": r.out.Names.IntegrationsTable,
-		"DELIVERIES_TABLE":   r.out.Names.IdempotencyTable,
-		"DLQ_URL":            r.out.DLQURL,
-		"MPARTICLE_BASE_URL": r.mpURL,
-		"DEADLINE_MARGIN_MS": strconv.FormatInt(r.cfg.DeadlineMargin.Milliseconds(), 10),
+		"INTEGRATIONS_TABLE":          r.out.Names.IntegrationsTable,
+		"DELIVERIES_TABLE":            r.out.Names.IdempotencyTable,
+		"DLQ_URL":                     r.out.DLQURL,
+		"MPARTICLE_BASE_URL":          r.mpURL + mpserver.PartnerPrefix,
+		"DEADLINE_MARGIN_MS":          strconv.FormatInt(r.cfg.DeadlineMargin.Milliseconds(), 10),
+		forwarder.EnvRetryBackoffUnit: r.cfg.BackoffUnit.String(),
 	}
 	return forwarder.NewFromEnv(context.Background(), r.awsCfg, func(k string) string { return env[k] }, r.logger(),
 		forwarder.WithMetrics(r.metrics),
@@ -451,9 +493,9 @@ func (r *run) depth(ctx context.Context, url string) (int, error) {
 	return total, nil
 }
 
-// waitDrained returns once the producer is done and the queue has stayed empty for two
-// checks, or when the run's time is up (reporting true).
-func (r *run) waitDrained(ctx context.Context, producerDone <-chan struct{}) (timedOut bool) {
+// waitDrained returns once the producer and the outage are done and the queue has stayed
+// empty for two checks, or when the run's time is up (reporting true).
+func (r *run) waitDrained(ctx context.Context, producerDone, outageDone <-chan struct{}) (timedOut bool) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	lastProgress := time.Now()
@@ -464,6 +506,7 @@ func (r *run) waitDrained(ctx context.Context, producerDone <-chan struct{}) (ti
 			return true
 		case <-tick.C:
 		}
+		r.outage.watchDrain(r.ledger)
 		if r.cfg.Progress != nil && time.Since(lastProgress) >= 5*time.Second {
 			lastProgress = time.Now()
 			fmt.Fprintf(r.cfg.Progress, "soak: produced %d/%d, invocations %d, deleted %d, requests %d\n",
@@ -476,6 +519,11 @@ func (r *run) waitDrained(ctx context.Context, producerDone <-chan struct{}) (ti
 		}
 		if r.producerErr != nil {
 			return false
+		}
+		select {
+		case <-outageDone:
+		default:
+			continue
 		}
 		d, err := r.depth(ctx, r.out.QueueURL)
 		if err != nil {

@@ -5,17 +5,24 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/testenv"
 )
 
 // TestSoakShort is the CI-sized soak: the full fault mix on 1,000 messages (moto, which the
-// run is bound by, takes 20-40 s for them depending on the machine's load). `make soak` runs
-// the full one (shared/cmd/soak).
+// run is bound by, takes 20-40 s for them depending on the machine's load), and a 25 s
+// outage, which with the drain after it adds about 25-35 s. `make soak` runs the full one
+// (shared/cmd/soak).
 func TestSoakShort(t *testing.T) {
 	cfg := Defaults()
 	cfg.Events = 1000
 	cfg.Seed = 7
+	// 25 s of 503s, where the old policy survived 15 s; a 500 ms backoff unit (1, 1, 2, 4, 8,
+	// then 15 s) takes messages past the old 5 receives within it and keeps the drain after
+	// it under 15 s.
+	cfg.BackoffUnit = 500 * time.Millisecond
+	cfg.Outage = Outage{StartAfter: 300, Duration: 25 * time.Second}
 	if testing.Verbose() {
 		cfg.Progress = os.Stderr
 	}

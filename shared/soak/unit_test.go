@@ -264,6 +264,9 @@ func TestConfigValidate(t *testing.T) {
 		{"invocation outlives visibility", func(c *Config) { c.InvocationTimeout = c.VisibilityTimeout }},
 		{"fractional visibility", func(c *Config) { c.VisibilityTimeout = 1500 * time.Millisecond }},
 		{"faults over 1", func(c *Config) { c.Faults.P500 = 0.9; c.Faults.P429 = 0.2 }},
+		{"no backoff unit", func(c *Config) { c.BackoffUnit = 0 }},
+		{"negative outage", func(c *Config) { c.Outage.Duration = -time.Second }},
+		{"outage after the last message", func(c *Config) { c.Outage.StartAfter = c.Events }},
 	}
 	d := Defaults()
 	if err := d.validate(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -160,7 +161,9 @@ func (g *generator) next() (message, error) {
 	if err != nil {
 		return message{}, fmt.Errorf("soak: encode event: %w", err)
 	}
-	if g.r.Float64() < g.invalidRate {
+	// The forwarder acknowledges, without a dead letter, an invalid event of an app with no
+	// enabled integration: only events of apps with one are spoiled, so each is expected there.
+	if g.r.Float64() < g.invalidRate && g.served(app) {
 		bad := g.spoil(body)
 		// The generator must not drift from the decoder: an "invalid" body that decodes
 		// would be counted wrongly, so refuse to run rather than report nonsense.
@@ -179,6 +182,11 @@ func (g *generator) next() (message, error) {
 		}
 	}
 	return m, nil
+}
+
+// served reports whether app has an enabled feed.
+func (g *generator) served(app *appSpec) bool {
+	return slices.ContainsFunc(g.feeds, func(f *feedSpec) bool { return f.Enabled && f.App == app.Name })
 }
 
 func (g *generator) pickApp() *appSpec {
@@ -210,7 +218,8 @@ func (g *generator) spoil(body []byte) string {
 	case 2:
 		delete(m, "app_id")
 	case 3:
-		m["id"] = fmt.Sprintf("not-a-uuid-%d", g.n)
+		// Any id that fits is valid, as routing and deduplication only need it to exist.
+		m["id"] = fmt.Sprintf("%s-%d", strings.Repeat("x", event.MaxIDLen), g.n)
 	case 4:
 		m["occurred_at"] = "1970-01-01T00:00:00Z"
 	case 5:
@@ -234,8 +243,8 @@ func (g *generator) event(app *appSpec, plat platformSpec, typ event.Type) event
 		ID:                 newUUID(r),
 		ActiveEntitlements: []string{"premium"},
 		ActiveSKUs:         []string{"premium_monthly"},
-		InTrialPeriod:      typ == event.TrialStarted,
-		InGracePeriod:      typ == event.SubscriptionInGracePeriod,
+		InTrialPeriod:      new(typ == event.TrialStarted),
+		InGracePeriod:      new(typ == event.SubscriptionInGracePeriod),
 	}
 	if r.IntN(4) != 0 { // some users have no external id: the batch then has no customer_id
 		user.ExternalID = fmt.Sprintf("acct_%d", r.IntN(1_000_000))

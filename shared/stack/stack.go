@@ -7,8 +7,16 @@ const DefaultName = "nami-mparticle"
 
 // Settings shared by template.yaml and the local stack.
 const (
-	// MaxReceiveCount: deliveries before SQS moves a message to the dead-letter queue.
-	MaxReceiveCount = 5
+	// MaxReceiveCount: deliveries before SQS moves a message to the dead-letter queue. With the
+	// forwarder's retry backoff (shared/forwarder, RetryBackoff: 1, 2, 4, 8, 16 minutes, then
+	// every 30), a message that keeps failing is hidden for 31 min after 5 receives, 24 h 1 min
+	// after 52 and 48 h 1 min after 100: a 24-hour outage of mParticle or of an AWS dependency
+	// is survived twice over, or once even if half of the receives are cut short to
+	// VisibilityTimeoutSeconds by a crash or a failed visibility change.
+	MaxReceiveCount = 100
+	// SurvivedOutageSeconds is the outage a valid event must outlast in the queue: the
+	// platform's own webhooks retry for 24 hours.
+	SurvivedOutageSeconds = 24 * 3600
 	// FunctionTimeoutSeconds is the forwarder's timeout.
 	FunctionTimeoutSeconds = 30
 	// VisibilityTimeoutSeconds is at least six times the function timeout (AWS guidance for
@@ -16,7 +24,13 @@ const (
 	VisibilityTimeoutSeconds = 6 * FunctionTimeoutSeconds
 	// BatchSize is the default event source mapping batch size.
 	BatchSize = 100
-	// DLQRetentionSeconds keeps dead letters for the SQS maximum, 14 days.
+	// QueueRetentionSeconds keeps an event 4 days in the events queue: longer than it can take
+	// to dead-letter it (48 h of backoff plus up to MaxReceiveCount invocations), since SQS
+	// deletes an expired message silently wherever it stands in its retries.
+	QueueRetentionSeconds = 345600
+	// DLQRetentionSeconds keeps dead letters for the SQS maximum, 14 days. A letter keeps its
+	// original enqueue time, so it can be read for at least DLQRetentionSeconds -
+	// QueueRetentionSeconds (10 days) after it lands.
 	DLQRetentionSeconds = 1209600
 	// SecretsPrefix is the product's name prefix for integration secrets.
 	SecretsPrefix = "nami-mparticle/"

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -109,6 +110,11 @@ func TestSettingsMatchStack(t *testing.T) {
 			t.Errorf("MessageRetentionPeriod = %v, want %d", got, stack.DLQRetentionSeconds)
 		}
 	})
+	t.Run("events queue retention", func(t *testing.T) {
+		if got := property(t, tpl, "EventsQueue", "MessageRetentionPeriod"); got != stack.QueueRetentionSeconds {
+			t.Errorf("MessageRetentionPeriod = %v, want %d", got, stack.QueueRetentionSeconds)
+		}
+	})
 	t.Run("redrive target", func(t *testing.T) {
 		res, attr, ok := GetAtt(property(t, tpl, "EventsQueue", "RedrivePolicy", "deadLetterTargetArn"))
 		if !ok || res != "EventsDeadLetterQueue" || attr != "Arn" {
@@ -187,6 +193,128 @@ func TestVisibilityTimeoutIsSixTimesFunctionTimeout(t *testing.T) {
 		if strconv.Itoa(timeout) == def && vis != stack.VisibilityTimeoutSeconds {
 			t.Errorf("default visibility = %d, stack.VisibilityTimeoutSeconds = %d", vis, stack.VisibilityTimeoutSeconds)
 		}
+	}
+}
+
+// A valid event must outlast a 24-hour outage in the events queue. With the forwarder's retry
+// backoff (forwarder.RetryVisibility) the template's maxReceiveCount buys a span of time; these
+// checks hold that span, and the retentions and record lifetime that depend on it, to the
+// deployed defaults.
+func TestQueueOutlastsAnOutage(t *testing.T) {
+	tpl := loadTemplate(t)
+	number := func(v any) int {
+		t.Helper()
+		n, err := strconv.Atoi(fmt.Sprint(v))
+		if err != nil {
+			t.Fatalf("%v is not a number", v)
+		}
+		return n
+	}
+	_, receives := paramDefaultOf(t, tpl, property(t, tpl, "EventsQueue", "RedrivePolicy", "maxReceiveCount"))
+	_, fnTimeout := paramDefaultOf(t, tpl, mustLookup(t, tpl.Globals, "Function", "Timeout"))
+	_, ttlHours := paramDefaultOf(t, tpl, property(t, tpl, "ForwarderFunction", "Environment", "Variables", "IDEMPOTENCY_TTL_HOURS"))
+	q := queueSettings{
+		receives:     number(receives),
+		fnTimeout:    time.Duration(number(fnTimeout)) * time.Second,
+		visibility:   time.Duration(stack.VisibilityTimeoutSeconds) * time.Second,
+		retention:    time.Duration(number(property(t, tpl, "EventsQueue", "MessageRetentionPeriod"))) * time.Second,
+		dlqRetention: time.Duration(number(property(t, tpl, "EventsDeadLetterQueue", "MessageRetentionPeriod"))) * time.Second,
+		records:      time.Duration(number(ttlHours)) * time.Hour,
+	}
+	t.Logf("maxReceiveCount %d: backoff span %s; retention %s, dead letters %s, delivery records %s",
+		q.receives, forwarder.BackoffSpan(forwarder.DefaultBackoffUnit, q.receives), q.retention, q.dlqRetention, q.records)
+	for _, c := range q.checks() {
+		t.Run(c.name, func(t *testing.T) {
+			if !c.ok {
+				t.Error(c.why)
+			}
+		})
+	}
+}
+
+// The checks catch the settings that would dead-letter or lose valid events in an outage.
+func TestOutageChecksCatchShortSettings(t *testing.T) {
+	deployed := queueSettings{receives: 100, fnTimeout: 30 * time.Second, visibility: 180 * time.Second,
+		retention: 96 * time.Hour, dlqRetention: 336 * time.Hour, records: 72 * time.Hour}
+	tests := []struct {
+		name   string
+		mod    func(*queueSettings)
+		failed string // the check that must fail; "" for none
+	}{
+		{"deployed", func(*queueSettings) {}, ""},
+		{"the old 5 receives", func(q *queueSettings) { q.receives = 5 }, "the backoff spans a 24-hour outage"},
+		{"just under 24 h", func(q *queueSettings) { q.receives = 51 }, "the backoff spans a 24-hour outage"},
+		{"24 h without margin", func(q *queueSettings) { q.receives = 60 }, "with half of the receives cut short, still"},
+		{"retention shorter than the retries", func(q *queueSettings) { q.retention = 48 * time.Hour }, "the queue keeps a message until it is dead-lettered, and a day of backlog besides"},
+		{"dead letters kept as long as the queue", func(q *queueSettings) { q.dlqRetention = q.retention }, "a dead letter stays readable a week after it lands"},
+		{"records expire mid-retries", func(q *queueSettings) { q.records = 24 * time.Hour }, "delivery records outlive a message's retries"},
+		{"over SQS's 14 days", func(q *queueSettings) { q.dlqRetention = 15 * 24 * time.Hour }, "SQS retention limits"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := deployed
+			tc.mod(&q)
+			var failed []string
+			for _, c := range q.checks() {
+				if !c.ok {
+					failed = append(failed, c.name)
+				}
+			}
+			if tc.failed == "" && len(failed) != 0 {
+				t.Errorf("failed %q, want none", failed)
+			}
+			if tc.failed != "" && !slices.Contains(failed, tc.failed) {
+				t.Errorf("failed %q, want %q among them", failed, tc.failed)
+			}
+		})
+	}
+}
+
+// queueSettings are the deployed values the outage arithmetic depends on.
+type queueSettings struct {
+	receives                                                int
+	fnTimeout, visibility, retention, dlqRetention, records time.Duration
+}
+
+type check struct {
+	name, why string
+	ok        bool
+}
+
+func (q queueSettings) checks() []check {
+	var (
+		unit    = forwarder.DefaultBackoffUnit
+		outage  = time.Duration(stack.SurvivedOutageSeconds) * time.Second
+		capped  = forwarder.RetryVisibility(unit, q.receives, 0)
+		span    = forwarder.BackoffSpan(unit, q.receives)
+		cut     = q.receives / 2
+		maxKeep = 14 * 24 * time.Hour
+		// Each receive also holds the message while the invocation runs.
+		toDeadLetter = span + time.Duration(q.receives)*q.fnTimeout
+		// Half of the receives cut short to the queue's own visibility timeout (a crash, a
+		// timeout, a failed visibility change), the longest ones at worst.
+		worstSpan = span - time.Duration(cut)*(capped-q.visibility)
+	)
+	return []check{
+		{"the backoff spans a 24-hour outage",
+			fmt.Sprintf("%d receives span %s of backoff, under %s", q.receives, span, outage), span >= outage},
+		{"with half of the receives cut short, still",
+			fmt.Sprintf("%s with %d receives at the queue's %s", worstSpan, cut, q.visibility), worstSpan >= outage},
+		{"the cap keeps the drain after an outage prompt",
+			fmt.Sprintf("a waiting message is retried every %s once the backoff is capped (want over the queue's %s, at most 1 h)", capped, q.visibility),
+			capped <= time.Hour && capped > q.visibility},
+		{"the queue keeps a message until it is dead-lettered, and a day of backlog besides",
+			fmt.Sprintf("retention %s < %s to dead-letter + 24 h: SQS would delete retried events silently", q.retention, toDeadLetter),
+			q.retention >= toDeadLetter+24*time.Hour},
+		{"a dead letter stays readable a week after it lands",
+			fmt.Sprintf("dead letters kept %s, the queue %s: a letter keeps its enqueue time", q.dlqRetention, q.retention),
+			q.dlqRetention-q.retention >= 7*24*time.Hour},
+		{"delivery records outlive a message's retries",
+			fmt.Sprintf("records kept %s < %s: a late retry would resend to the feeds already served", q.records, toDeadLetter),
+			q.records >= toDeadLetter},
+		{"SQS retention limits",
+			fmt.Sprintf("retentions %s, %s outside SQS's 60 s to 14 days", q.retention, q.dlqRetention),
+			q.retention >= time.Minute && q.retention <= maxKeep && q.dlqRetention <= maxKeep},
 	}
 }
 

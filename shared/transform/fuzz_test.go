@@ -10,11 +10,12 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/integration"
 )
 
-// FuzzToBatch: every event Decode accepts becomes, for any feed platform and Customer ID
-// setting, a batch that marshals, stays under the batch budget, and is deterministic.
+// FuzzToBatch: every event Decode accepts becomes, for any feed platform, scope and Customer
+// ID setting, a batch that marshals, stays under the batch budget, and is deterministic, and
+// every degraded field it reports is one of event.Fields.
 func FuzzToBatch(f *testing.F) {
 	for i, typ := range event.AllTypes {
-		f.Add(readSample(f, typ), integration.Platforms[i%len(integration.Platforms)], i%2 == 0)
+		f.Add(readSample(f, typ), integration.Platforms[i%len(integration.Platforms)], i%2 == 0, i%3 == 0)
 	}
 	// A body near the 256 KB limit whose lists alone exceed a batch.
 	ev := load(f, event.SubscriptionExpired)
@@ -32,9 +33,9 @@ func FuzzToBatch(f *testing.F) {
 	if _, err := event.Decode(buf.Bytes()); err != nil {
 		f.Fatalf("large seed is not a valid event: %v", err)
 	}
-	f.Add(buf.Bytes(), "ios", true)
+	f.Add(buf.Bytes(), "ios", true, false)
 
-	f.Fuzz(func(t *testing.T, body []byte, platform string, namiUserID bool) {
+	f.Fuzz(func(t *testing.T, body []byte, platform string, namiUserID, legacy bool) {
 		ev, err := event.Decode(body)
 		if err != nil {
 			return
@@ -42,6 +43,9 @@ func FuzzToBatch(f *testing.F) {
 		in := &integration.Integration{ID: "int-1", Platform: platform, CustomerIDSource: integration.CustomerIDExternal}
 		if namiUserID {
 			in.CustomerIDSource = integration.CustomerIDNamiUser
+		}
+		if legacy {
+			in.Scope = integration.ScopeAllPlatforms
 		}
 		res, err := ToBatch(ev, in)
 		if err != nil {
@@ -64,6 +68,11 @@ func FuzzToBatch(f *testing.F) {
 		}
 		if (res.Batch.UserIdentities == nil) != res.MissingCustomerID {
 			t.Fatal("MissingCustomerID disagrees with user_identities")
+		}
+		for _, f := range res.Degraded {
+			if !event.KnownField(f) {
+				t.Fatalf("degraded field %q is not one of event.Fields", f)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package transform
 import (
 	"unicode/utf8"
 
+	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
@@ -40,28 +41,37 @@ func truncUnits(s string, n int) string {
 	return s
 }
 
-func truncValue(s string) string { return truncUnits(s, mparticle.MaxValueLen) }
+// truncValue cuts a value of input field f to the API's value limit, recording f when it cuts.
+func truncValue(f event.Field, s string, deg *event.Degraded) string {
+	t := truncUnits(s, mparticle.MaxValueLen)
+	if len(t) != len(s) {
+		deg.Add(f)
+	}
+	return t
+}
 
 var emptyList any = []string{}
 
-// userList applies the API's user attribute list limits: at most 1,000 entries of at most 512
-// characters. It returns the input's own slice when nothing needs cutting.
-func userList(list []string, trimmed *bool) any {
+// userList applies the API's user attribute list limits to input field f: at most 1,000
+// entries of at most 512 characters. It returns the input's own slice when nothing needs
+// cutting.
+func userList(f event.Field, list []string, deg *event.Degraded) any {
 	if len(list) == 0 {
 		return emptyList
 	}
 	if len(list) > mparticle.MaxUserAttrListLen {
 		list = list[:mparticle.MaxUserAttrListLen]
-		*trimmed = true
+		deg.Add(f)
 	}
 	for i, v := range list {
 		if len(v) > mparticle.MaxUserAttrListValue {
 			out := make([]string, len(list))
 			copy(out, list[:i])
 			for j := i; j < len(list); j++ {
-				out[j] = truncUnits(list[j], mparticle.MaxUserAttrListValue)
+				if out[j] = truncUnits(list[j], mparticle.MaxUserAttrListValue); len(out[j]) != len(list[j]) {
+					deg.Add(f)
+				}
 			}
-			*trimmed = true
 			return out
 		}
 	}

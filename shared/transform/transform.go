@@ -1,6 +1,8 @@
-// Package transform turns one platform event into the mParticle batch one integration receives
-// (event-contract.md §2 and §3). It is pure: no I/O, and the same input always gives the same
-// batch, so a redelivered event produces byte-identical JSON that mParticle can deduplicate.
+// Package transform turns one platform event into the mParticle batch one integration receives.
+// It is pure: no I/O, and the same input always gives the same batch, so a redelivered event
+// produces byte-identical JSON that mParticle can deduplicate. Values the API would refuse are
+// cut to its limits or left out, never a reason to refuse the event, and each such field is
+// reported in the Result's Degraded list.
 package transform
 
 import (
@@ -18,15 +20,18 @@ type Result struct {
 	// MissingCustomerID: the integration's Customer ID source had no value for this event
 	// (typically no External ID set), so the batch carries no customer_id.
 	MissingCustomerID bool
-	// Trimmed: a user attribute list was cut to the API's limits, or the batch was shrunk to
-	// stay under 128 KB. (Single values over 4,096 characters are cut without this flag.)
-	Trimmed bool
+	// Degraded lists the fields whose values the batch carries cut to the API's limits (a
+	// value over 4,096 characters, a user list over 1,000 entries or with entries over 512)
+	// or leaves out as malformed (a device identifier that is not a UUID, an IP address that
+	// does not parse), and event.FieldBatch when the batch had to be shrunk to fit its size
+	// limit. The event's own Degraded list (from decoding) is not repeated here.
+	Degraded event.Degraded
 }
 
 // ErrUnsupported is returned for input no valid event can have (nil, or an unknown type).
 var ErrUnsupported = errors.New("transform: unsupported input")
 
-// eventNames is the contract's §2 table for the custom events.
+// eventNames maps each custom-event type to its mParticle event_name.
 var eventNames = map[event.Type]string{
 	event.SubscriptionPurchased:            "purchased",
 	event.SubscriptionRenewed:              "renewed",
@@ -54,7 +59,7 @@ const (
 	actionPurchase        = "purchase"
 )
 
-// Attribute names (event-contract.md §2 and §3).
+// Attribute names.
 const (
 	attrEventID               = "namiml_event_id"
 	attrCategory              = "namiml_event_category"
@@ -98,7 +103,7 @@ var (
 
 // ToBatch builds the batch that integration in receives for ev. It errors only for input no
 // decoded event can be (nil pointers, an unknown type); anything else becomes a batch the API
-// accepts, dropping values that would make it reject the batch.
+// accepts, cutting or dropping values that would make it reject the batch.
 func ToBatch(ev *event.Event, in *integration.Integration) (Result, error) {
 	if ev == nil || in == nil {
 		return Result{}, ErrUnsupported
@@ -107,44 +112,58 @@ func ToBatch(ev *event.Event, in *integration.Integration) (Result, error) {
 		return Result{}, ErrUnsupported
 	}
 	var res Result
+	deg := &res.Degraded
 	b := &res.Batch
 	b.Environment = environment(ev)
 	b.SourceRequestID = SourceRequestID(ev.ID, in.ID)
-	b.Events = []mparticle.Event{buildEvent(ev)}
+	b.Events = []mparticle.Event{buildEvent(ev, deg)}
 
-	if u := ev.User; u != nil && u.ID != "" && len(u.ID) <= event.MaxIDLen {
-		b.PartnerIdentities = map[string]string{partnerIdentityUserID: u.ID}
+	if u := ev.User; u != nil && u.ID != "" {
+		if len(u.ID) <= event.MaxIDLen {
+			b.PartnerIdentities = map[string]string{partnerIdentityUserID: u.ID}
+		} else {
+			deg.Add(event.FieldUserID)
+		}
 	}
-	if cid := customerID(ev, in); cid != "" {
+	if cid := customerID(ev, in, deg); cid != "" {
 		b.UserIdentities = &mparticle.UserIdentities{CustomerID: cid}
 	} else {
 		res.MissingCustomerID = true
 	}
 	if ev.Type.IsUser() && ev.User != nil {
-		b.UserAttributes = userAttributes(ev.User, &res.Trimmed)
+		b.UserAttributes = userAttributes(ev.User, deg)
 	}
-	b.DeviceInfo = deviceInfo(ev.Device, in.Platform)
+	b.DeviceInfo = deviceInfo(ev, in, deg)
 	if d := ev.Device; d != nil {
 		if d.AppVersion != "" {
-			b.ApplicationInfo = &mparticle.ApplicationInfo{ApplicationVersion: truncValue(d.AppVersion)}
+			b.ApplicationInfo = &mparticle.ApplicationInfo{ApplicationVersion: truncValue(event.FieldDeviceAppVersion, d.AppVersion, deg)}
 		}
 		b.IP = ip(d.IP)
+		if b.IP == "" && d.IP != "" {
+			deg.Add(event.FieldDeviceIP)
+		}
 	}
 	if fitBatch(b) {
-		res.Trimmed = true
+		deg.Add(event.FieldBatch)
 	}
 	return res, nil
 }
 
 // environment: production only for a production app build and, when the event says where the
-// purchase happened, a production purchase (a sandbox purchase is test data).
+// purchase happened, a production purchase (a sandbox purchase is test data). A purchase
+// (device.transaction) that does not say is development: counting an unknown purchase as
+// revenue would be worse than missing one in production data. An unknown app_env or
+// purchase_env is not production either.
 func environment(ev *event.Event) string {
 	if ev.AppEnv != "" && ev.AppEnv != event.AppEnvProduction {
 		return mparticle.EnvDevelopment
 	}
 	var purchaseEnv string
 	switch {
-	case ev.Type == event.DeviceTransaction && ev.Transaction != nil:
+	case ev.Type == event.DeviceTransaction:
+		if ev.Transaction == nil || ev.Transaction.PurchaseEnv == "" {
+			return mparticle.EnvDevelopment
+		}
 		purchaseEnv = ev.Transaction.PurchaseEnv
 	case ev.Type.IsUser() && ev.Subscription != nil:
 		purchaseEnv = ev.Subscription.PurchaseEnv
@@ -157,22 +176,23 @@ func environment(ev *event.Event) string {
 
 // customerID picks the identifier the integration's Customer ID setting names. Any setting
 // other than the Nami user id means External ID, the product doc's recommended choice. An id
-// over the contract's length bound is treated as missing: truncating it would merge users.
-func customerID(ev *event.Event, in *integration.Integration) string {
+// over the identifier length bound is treated as missing: truncating it would merge users.
+func customerID(ev *event.Event, in *integration.Integration, deg *event.Degraded) string {
 	if ev.User == nil {
 		return ""
 	}
-	id := ev.User.ExternalID
+	id, field := ev.User.ExternalID, event.FieldUserExternalID
 	if in.CustomerIDSource == integration.CustomerIDNamiUser {
-		id = ev.User.ID
+		id, field = ev.User.ID, event.FieldUserID
 	}
 	if len(id) > event.MaxIDLen {
+		deg.Add(field)
 		return ""
 	}
 	return id
 }
 
-func buildEvent(ev *event.Event) mparticle.Event {
+func buildEvent(ev *event.Event, deg *event.Degraded) mparticle.Event {
 	data := mparticle.EventData{
 		TimestampUnixtimeMS: ev.OccurredAt.UnixMilli(),
 		SourceMessageID:     SourceMessageID(ev.ID),
@@ -181,39 +201,45 @@ func buildEvent(ev *event.Event) mparticle.Event {
 	case event.DeviceImpression:
 		data.EventName = eventNames[ev.Type]
 		data.CustomEventType = customTypeImpression
-		data.CustomAttributes = impressionAttributes(ev)
+		data.CustomAttributes = impressionAttributes(ev, deg)
 		return mparticle.Event{EventType: mparticle.EventTypeCustom, Data: data}
 	case event.DeviceTransaction:
-		data.CustomAttributes = transactionAttributes(ev)
-		data.ProductAction, data.CurrencyCode = productAction(ev.Transaction)
+		data.CustomAttributes = transactionAttributes(ev, deg)
+		data.ProductAction, data.CurrencyCode = productAction(ev.Transaction, deg)
 		return mparticle.Event{EventType: mparticle.EventTypeCommerce, Data: data}
 	default:
 		data.EventName = eventNames[ev.Type]
 		data.CustomEventType = customTypeTransaction
-		data.CustomAttributes = lifecycleAttributes(ev)
+		data.CustomAttributes = lifecycleAttributes(ev, deg)
 		return mparticle.Event{EventType: mparticle.EventTypeCustom, Data: data}
 	}
 }
 
-// put sets a custom attribute, omitting absent values (the contract never sends "").
-func put(m map[string]string, k, v string) {
+// attrs builds one event's custom attributes, recording the input fields whose values it cut.
+type attrs struct {
+	m   map[string]string
+	deg *event.Degraded
+}
+
+// put sets a custom attribute from input field f, omitting absent values (never sent as "").
+func (a attrs) put(f event.Field, k, v string) {
 	if v != "" {
-		m[k] = truncValue(v)
+		a.m[k] = truncValue(f, v, a.deg)
 	}
 }
 
-func lifecycleAttributes(ev *event.Event) map[string]string {
-	m := make(map[string]string, 7)
-	put(m, attrEventID, ev.ID)
-	m[attrCategory] = "user"
-	m[attrSubcategory1] = "subscription"
-	put(m, attrEventPlatform, ev.Store)
+func lifecycleAttributes(ev *event.Event, deg *event.Degraded) map[string]string {
+	a := attrs{make(map[string]string, 7), deg}
+	a.m[attrEventID] = truncUnits(ev.ID, mparticle.MaxValueLen) // within MaxIDLen once decoded
+	a.m[attrCategory] = "user"
+	a.m[attrSubcategory1] = "subscription"
+	a.put(event.FieldStore, attrEventPlatform, ev.Store)
 	if s := ev.Subscription; s != nil {
-		put(m, attrSKURefID, s.SKURefID)
-		put(m, attrEntitlementRefID, s.EntitlementRefID)
-		put(m, attrOriginalTransactionID, s.OriginalTransactionID)
+		a.put(event.FieldSubscriptionSKURefID, attrSKURefID, s.SKURefID)
+		a.put(event.FieldSubscriptionEntitlementRefID, attrEntitlementRefID, s.EntitlementRefID)
+		a.put(event.FieldSubscriptionOriginalTransactionID, attrOriginalTransactionID, s.OriginalTransactionID)
 	}
-	return m
+	return a.m
 }
 
 func appEnv(ev *event.Event) string {
@@ -223,73 +249,83 @@ func appEnv(ev *event.Event) string {
 	return ev.AppEnv
 }
 
-func impressionAttributes(ev *event.Event) map[string]string {
-	m := make(map[string]string, 10)
-	put(m, attrEventID, ev.ID)
-	m[attrCategory] = "device"
-	put(m, attrAppEnv, appEnv(ev))
-	put(m, attrAppPlatformID, ev.AppPlatformID)
+func impressionAttributes(ev *event.Event, deg *event.Degraded) map[string]string {
+	a := attrs{make(map[string]string, 10), deg}
+	a.m[attrEventID] = truncUnits(ev.ID, mparticle.MaxValueLen)
+	a.m[attrCategory] = "device"
+	a.put(event.FieldAppEnv, attrAppEnv, appEnv(ev))
+	a.m[attrAppPlatformID] = truncUnits(ev.AppPlatformID, mparticle.MaxValueLen)
 	if im := ev.Impression; im != nil {
-		put(m, attrControllerName, im.ControllerName)
-		put(m, attrCTAType, im.CTAType)
-		put(m, attrDeveloperPaywallID, im.DeveloperPaywallID)
-		put(m, attrInitiator, im.Initiator)
-		put(m, attrID, im.ID)
-		put(m, attrName, im.Name)
+		a.put(event.FieldImpressionControllerName, attrControllerName, im.ControllerName)
+		a.put(event.FieldImpressionCTAType, attrCTAType, im.CTAType)
+		a.put(event.FieldImpressionDeveloperPaywallID, attrDeveloperPaywallID, im.DeveloperPaywallID)
+		a.put(event.FieldImpressionInitiator, attrInitiator, im.Initiator)
+		a.put(event.FieldImpressionID, attrID, im.ID)
+		a.put(event.FieldImpressionName, attrName, im.Name)
 	}
-	return m
+	return a.m
 }
 
-func transactionAttributes(ev *event.Event) map[string]string {
-	m := make(map[string]string, 11)
-	put(m, attrEventID, ev.ID)
-	m[attrCategory] = "device"
-	put(m, attrAppEnv, appEnv(ev))
+func transactionAttributes(ev *event.Event, deg *event.Degraded) map[string]string {
+	a := attrs{make(map[string]string, 11), deg}
+	a.m[attrEventID] = truncUnits(ev.ID, mparticle.MaxValueLen)
+	a.m[attrCategory] = "device"
+	a.put(event.FieldAppEnv, attrAppEnv, appEnv(ev))
 	if tx := ev.Transaction; tx != nil {
-		put(m, attrLocale, tx.Locale)
-		put(m, attrImpressionID, tx.ImpressionID)
-		put(m, attrOriginalTransactionID, tx.OriginalTransactionID)
-		put(m, attrPurchaseEnv, tx.PurchaseEnv)
-		put(m, attrSource, tx.Source)
-		put(m, attrInterval, tx.SubscriptionInterval)
+		a.put(event.FieldTransactionLocale, attrLocale, tx.Locale)
+		a.put(event.FieldTransactionImpressionID, attrImpressionID, tx.ImpressionID)
+		a.put(event.FieldTransactionOriginalTransactionID, attrOriginalTransactionID, tx.OriginalTransactionID)
+		a.put(event.FieldTransactionPurchaseEnv, attrPurchaseEnv, tx.PurchaseEnv)
+		a.put(event.FieldTransactionSource, attrSource, tx.Source)
+		a.put(event.FieldTransactionSubscriptionInterval, attrInterval, tx.SubscriptionInterval)
 		if c := tx.SubscriptionIntervalCount; c != nil {
-			m[attrIntervalCount] = strconv.Itoa(*c)
+			a.m[attrIntervalCount] = strconv.Itoa(*c)
 		}
 	}
-	return m
+	return a.m
 }
 
 // productAction builds the purchase: the SKU (store id as product id when known, the
 // platform's sku_ref_id as name), unit price, quantity and price × quantity rounded to the
-// currency's minor unit. A price that is not a decimal string is left out rather than guessed.
-func productAction(tx *event.Transaction) (*mparticle.ProductAction, string) {
+// currency's minor unit. A price that is not a decimal string is left out rather than guessed
+// (Decode already omits those; events built in code are checked again here).
+func productAction(tx *event.Transaction, deg *event.Degraded) (*mparticle.ProductAction, string) {
 	pa := &mparticle.ProductAction{Action: actionPurchase}
 	if tx == nil {
 		return pa, ""
 	}
-	pa.TransactionID = truncValue(tx.ID)
+	pa.TransactionID = truncValue(event.FieldTransactionID, tx.ID, deg)
 	qty := 1
-	if tx.Quantity != nil && *tx.Quantity >= 1 && *tx.Quantity <= event.MaxQuantity {
-		qty = *tx.Quantity
+	if q := tx.Quantity; q != nil {
+		if *q >= 1 && *q <= event.MaxQuantity {
+			qty = *q
+		} else {
+			deg.Add(event.FieldTransactionQuantity)
+		}
 	}
 	currency := ""
 	if isCurrency(tx.Currency) {
 		currency = tx.Currency
+	} else if tx.Currency != "" {
+		deg.Add(event.FieldTransactionCurrency)
 	}
 	var price, total *float64
 	if p, ok := parsePrice(tx.Price); ok {
 		price = &p
 		t := totalAmount(tx.Price, qty, minorUnits(currency))
 		total = &t
+	} else if tx.Price != "" {
+		deg.Add(event.FieldTransactionPrice)
 	}
 	pa.TotalAmount = total
 	if tx.SKURefID != "" || tx.SKUStoreID != "" {
-		id := tx.SKUStoreID
+		id, idField := tx.SKUStoreID, event.FieldTransactionSKUStoreID
 		if id == "" {
-			id = tx.SKURefID
+			id, idField = tx.SKURefID, event.FieldTransactionSKURefID
 		}
 		q := float64(qty)
-		pa.Products = []mparticle.Product{{ID: truncValue(id), Name: truncValue(tx.SKURefID), Price: price, Quantity: &q}}
+		pa.Products = []mparticle.Product{{ID: truncValue(idField, id, deg), Name: truncValue(event.FieldTransactionSKURefID, tx.SKURefID, deg),
+			Price: price, Quantity: &q}}
 	}
 	return pa, currency
 }
@@ -298,19 +334,43 @@ func isCurrency(c string) bool {
 	return len(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] >= 'A' && c[2] <= 'Z'
 }
 
-// userAttributes is the user's current state, sent on every user.* event. Lists are always
-// sent, an empty one as [] ("none"), never null, so a profile's stale list is cleared.
-func userAttributes(u *event.User, trimmed *bool) map[string]any {
-	return map[string]any{
-		userAttrEntitlements:     userList(u.ActiveEntitlements, trimmed),
-		userAttrSKUs:             userList(u.ActiveSKUs, trimmed),
-		userAttrDeviceIDs:        userList(u.DeviceIDs, trimmed),
-		userAttrDevicePlatforms:  userList(u.DevicePlatforms, trimmed),
-		userAttrFormerSubscriber: boolString(u.FormerSubscriber),
-		userAttrInGrace:          boolString(u.InGracePeriod),
-		userAttrInTrial:          boolString(u.InTrialPeriod),
-		userAttrInIntro:          boolString(u.InIntroOfferPeriod),
+// userAttributes is the user's current state, sent on every user.* event. What the producer
+// sent is sent: a list sent empty as [] (the state is "none", so a profile's stale list is
+// cleared), never null. What it did not send is left out, so mParticle keeps the profile's
+// value rather than being told "none" or "false" on no evidence. nil when nothing was sent.
+func userAttributes(u *event.User, deg *event.Degraded) map[string]any {
+	m := make(map[string]any, 8)
+	for _, l := range [...]struct {
+		key   string
+		field event.Field
+		list  []string
+	}{
+		{userAttrEntitlements, event.FieldUserActiveEntitlements, u.ActiveEntitlements},
+		{userAttrSKUs, event.FieldUserActiveSKUs, u.ActiveSKUs},
+		{userAttrDeviceIDs, event.FieldUserDeviceIDs, u.DeviceIDs},
+		{userAttrDevicePlatforms, event.FieldUserDevicePlatforms, u.DevicePlatforms},
+	} {
+		if l.list != nil {
+			m[l.key] = userList(l.field, l.list, deg)
+		}
 	}
+	for _, f := range [...]struct {
+		key  string
+		flag *bool
+	}{
+		{userAttrFormerSubscriber, u.FormerSubscriber},
+		{userAttrInGrace, u.InGracePeriod},
+		{userAttrInTrial, u.InTrialPeriod},
+		{userAttrInIntro, u.InIntroOfferPeriod},
+	} {
+		if f.flag != nil {
+			m[f.key] = boolString(*f.flag)
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func boolString(b bool) any {

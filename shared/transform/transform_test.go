@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,7 +312,7 @@ func TestToBatchAllTypes(t *testing.T) {
 			check("ip", b.IP, w.ip)
 			check("product_action", e.Data.ProductAction, w.action)
 			check("currency_code", e.Data.CurrencyCode, w.currency)
-			check("Trimmed", res.Trimmed, false)
+			check("Degraded", res.Degraded, event.Degraded(nil))
 		})
 	}
 }
@@ -399,8 +400,15 @@ func TestEnvironmentMatrix(t *testing.T) {
 				}
 				want := "development"
 				prodApp := ae == "" || ae == "production"
-				// An impression has no purchase environment: only the app's counts.
-				if prodApp && (pe != "sandbox" || typ == event.DeviceImpression) {
+				switch {
+				case !prodApp:
+				case typ == event.DeviceImpression: // no purchase environment: only the app's counts
+					want = "production"
+				case typ == event.DeviceTransaction: // a purchase that does not say is development
+					if pe == "production" {
+						want = "production"
+					}
+				case pe != "sandbox": // a lifecycle event without purchase_env is production
 					want = "production"
 				}
 				if got := mustBatch(t, ev, iosFeed).Batch.Environment; got != want {
@@ -414,6 +422,26 @@ func TestEnvironmentMatrix(t *testing.T) {
 	ev.Transaction = &event.Transaction{PurchaseEnv: "sandbox"}
 	if got := mustBatch(t, ev, iosFeed).Batch.Environment; got != "production" {
 		t.Errorf("user event with a sandbox transaction object: %q, want production", got)
+	}
+	// Unknown environments (passed through by Decode) are not production; a purchase without
+	// its transaction object is a purchase that does not say.
+	for name, ev := range map[string]*event.Event{
+		"unknown app_env": func() *event.Event { ev := load(t, event.DeviceImpression); ev.AppEnv = "staging"; return ev }(),
+		"unknown purchase_env": func() *event.Event {
+			ev := load(t, event.DeviceTransaction)
+			ev.Transaction.PurchaseEnv = "testflight"
+			return ev
+		}(),
+		"unknown subscription purchase_env": func() *event.Event {
+			ev := load(t, event.SubscriptionRenewed)
+			ev.Subscription.PurchaseEnv = "testflight"
+			return ev
+		}(),
+		"transaction without details": func() *event.Event { ev := load(t, event.DeviceTransaction); ev.Transaction = nil; return ev }(),
+	} {
+		if got := mustBatch(t, ev, iosFeed).Batch.Environment; got != "development" {
+			t.Errorf("%s: environment %q, want development", name, got)
+		}
 	}
 }
 
@@ -457,8 +485,8 @@ func TestTruncation(t *testing.T) {
 	if ev.User.ActiveEntitlements[1] != strings.Repeat("e", 600) {
 		t.Error("the input event was modified")
 	}
-	if !res.Trimmed {
-		t.Error("Trimmed = false after cutting lists")
+	if want := (event.Degraded{event.FieldUserActiveEntitlements, event.FieldUserActiveSKUs}); !reflect.DeepEqual(res.Degraded, want) {
+		t.Errorf("Degraded = %v after cutting lists, want %v", res.Degraded, want)
 	}
 }
 
@@ -609,29 +637,191 @@ func TestTotalAmount(t *testing.T) {
 }
 
 func TestDeviceIdentifiers(t *testing.T) {
+	const (
+		idfv = "E621E1F8-C36C-495A-93FC-0C247A3E6E5F"
+		idfa = "8d8ac610-566d-4ef0-9c22-186b2a5ed793"
+		gaid = "38400000-8cf0-11bd-b23e-10b96e40000d"
+		aid  = "9774d56d682e549c"
+	)
+	all := event.Device{IDFV: idfv, IDFA: idfa, GAID: gaid, AndroidID: aid}
+	amazonFeed := *androidFeed
+	amazonFeed.Platform = "amazon"
+	webFeed := *iosFeed
+	webFeed.Platform = "web"
 	cases := []struct {
 		name string
+		feed *integration.Integration
 		dev  event.Device
 		want mparticle.DeviceInfo
+		deg  event.Degraded
 	}{
-		{"all valid", event.Device{IDFV: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", IDFA: "8d8ac610-566d-4ef0-9c22-186b2a5ed793",
-			GAID: "38400000-8cf0-11bd-b23e-10b96e40000d", AndroidID: "9774d56d682e549c"},
-			mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", IOSAdvertisingID: "8d8ac610-566d-4ef0-9c22-186b2a5ed793",
-				AndroidAdvertisingID: "38400000-8cf0-11bd-b23e-10b96e40000d", AndroidUUID: "9774d56d682e549c"}},
-		{"idfa not authorised", event.Device{IDFV: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", IDFA: "00000000-0000-0000-0000-000000000000"},
-			mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F"}},
-		{"not uuids", event.Device{IDFV: "not-a-uuid", IDFA: "{8D8AC610-566D-4EF0-9C22-186B2A5ED793}", GAID: "38400000-8cf0-11bd-b23e-10b96e40000dxx"},
-			mparticle.DeviceInfo{Platform: "iOS"}},
-		{"gaid without dashes", event.Device{GAID: "384000008cf011bdb23e10b96e40000d"}, mparticle.DeviceInfo{Platform: "iOS"}},
-		{"android id too long", event.Device{AndroidID: strings.Repeat("a", 300)}, mparticle.DeviceInfo{Platform: "iOS"}},
+		// Each platform's outputs get that platform's identifiers, never another's.
+		{"ios feed: ios ids only", iosFeed, all, mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: idfv, IOSAdvertisingID: idfa}, nil},
+		{"android feed: android ids only", androidFeed, all,
+			mparticle.DeviceInfo{Platform: "Android", AndroidAdvertisingID: gaid, AndroidUUID: aid}, nil},
+		{"amazon feed: android ids", &amazonFeed, all,
+			mparticle.DeviceInfo{Platform: "Android", AndroidAdvertisingID: gaid, AndroidUUID: aid}, nil},
+		{"web feed: none", &webFeed, all, mparticle.DeviceInfo{Platform: "web"}, nil},
+		{"idfa not authorised", iosFeed, event.Device{IDFV: idfv, IDFA: nilUUID},
+			mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: idfv}, nil},
+		{"not uuids", iosFeed, event.Device{IDFV: "not-a-uuid", IDFA: "{8D8AC610-566D-4EF0-9C22-186B2A5ED793}"},
+			mparticle.DeviceInfo{Platform: "iOS"}, event.Degraded{event.FieldDeviceIDFV, event.FieldDeviceIDFA}},
+		{"gaid without dashes", androidFeed, event.Device{GAID: "384000008cf011bdb23e10b96e40000d"},
+			mparticle.DeviceInfo{Platform: "Android"}, event.Degraded{event.FieldDeviceGAID}},
+		{"android id too long", androidFeed, event.Device{AndroidID: strings.Repeat("a", 300)},
+			mparticle.DeviceInfo{Platform: "Android"}, event.Degraded{event.FieldDeviceAndroidID}},
+		{"another platform's bad id is not counted", iosFeed, event.Device{IDFV: idfv, GAID: "bad"},
+			mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: idfv}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ev := load(t, event.DeviceImpression)
 			c.dev.ID = iosDeviceID
 			ev.Device = &c.dev
-			if got := mustBatch(t, ev, iosFeed).Batch.DeviceInfo; got == nil || *got != c.want {
+			res := mustBatch(t, ev, c.feed)
+			if got := res.Batch.DeviceInfo; got == nil || *got != c.want {
 				t.Errorf("device_info = %+v, want %+v", got, c.want)
+			}
+			if !reflect.DeepEqual(res.Degraded, c.deg) {
+				t.Errorf("Degraded = %v, want %v", res.Degraded, c.deg)
+			}
+		})
+	}
+}
+
+// A legacy all-platforms integration has one feed for all of an app's platforms: each batch
+// says the platform of its own event and carries only that platform's identifiers.
+func TestLegacyAllPlatformsStamping(t *testing.T) {
+	legacy := *iosFeed // the act-as platform stored on a legacy integration says nothing per event
+	legacy.ID, legacy.Scope, legacy.AppPlatformID = "int-legacy", integration.ScopeAllPlatforms, ""
+	dev := event.Device{ID: iosDeviceID, IDFV: "E621E1F8-C36C-495A-93FC-0C247A3E6E5F", IDFA: "8D8AC610-566D-4EF0-9C22-186B2A5ED793",
+		GAID: "38400000-8cf0-11bd-b23e-10b96e40000d", AndroidID: "9774d56d682e549c", Model: "m"}
+	for _, c := range []struct {
+		platform string
+		want     mparticle.DeviceInfo
+		deg      event.Degraded
+	}{
+		{"ios", mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: dev.IDFV, IOSAdvertisingID: dev.IDFA, DeviceModel: "m"}, nil},
+		{"android", mparticle.DeviceInfo{Platform: "Android", AndroidAdvertisingID: dev.GAID, AndroidUUID: dev.AndroidID, DeviceModel: "m"}, nil},
+		{"amazon", mparticle.DeviceInfo{Platform: "Android", AndroidAdvertisingID: dev.GAID, AndroidUUID: dev.AndroidID, DeviceModel: "m"}, nil},
+		{"apple_tv", mparticle.DeviceInfo{Platform: "tvOS", DeviceModel: "m"}, nil},
+		{"web", mparticle.DeviceInfo{Platform: "web", DeviceModel: "m"}, nil},
+		{"roku", mparticle.DeviceInfo{Platform: "roku", DeviceModel: "m"}, nil},
+		{"playstation", mparticle.DeviceInfo{DeviceModel: "m"}, event.Degraded{event.FieldPlatform}},
+	} {
+		t.Run(c.platform, func(t *testing.T) {
+			ev := load(t, event.DeviceImpression)
+			ev.Platform = c.platform
+			d := dev
+			ev.Device = &d
+			res := mustBatch(t, ev, &legacy)
+			if got := res.Batch.DeviceInfo; got == nil || *got != c.want {
+				t.Errorf("device_info = %+v, want %+v", got, c.want)
+			}
+			if !reflect.DeepEqual(res.Degraded, c.deg) {
+				t.Errorf("Degraded = %v, want %v", res.Degraded, c.deg)
+			}
+			// A platform-scoped integration keeps its own platform whatever the event says.
+			if got := mustBatch(t, ev, androidFeed).Batch.DeviceInfo.Platform; got != "Android" {
+				t.Errorf("platform-scoped Android feed: platform %q", got)
+			}
+		})
+	}
+}
+
+// User state the producer omitted is omitted from the batch (the profile keeps its value);
+// what it sent empty is sent empty.
+func TestUserAttributesAbsentVersusEmpty(t *testing.T) {
+	f := false
+	cases := []struct {
+		name string
+		user event.User
+		want map[string]any
+	}{
+		{"nothing sent", event.User{ID: userID}, nil},
+		{"empty lists sent", event.User{ID: userID, ActiveEntitlements: []string{}, ActiveSKUs: []string{}},
+			map[string]any{"namiml_active_entitlements": []string{}, "namiml_active_skus": []string{}}},
+		{"some sent", event.User{ID: userID, DeviceIDs: []string{iosDeviceID}, InGracePeriod: &f},
+			map[string]any{"namiml_device_ids": []string{iosDeviceID}, "namiml_in_grace_period": "false"}},
+		{"everything sent", event.User{ID: userID, ActiveEntitlements: []string{"premium"}, ActiveSKUs: []string{},
+			DeviceIDs: []string{}, DevicePlatforms: []string{iosPlatformID}, FormerSubscriber: ptr(true), InGracePeriod: &f,
+			InTrialPeriod: ptr(true), InIntroOfferPeriod: &f},
+			map[string]any{"namiml_active_entitlements": []string{"premium"}, "namiml_active_skus": []string{},
+				"namiml_device_ids": []string{}, "namiml_device_platforms": []string{iosPlatformID},
+				"namiml_former_subscriber": "true", "namiml_in_grace_period": "false", "namiml_in_trial_period": "true",
+				"namiml_in_intro_offer_period": "false"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := load(t, event.SubscriptionExpired)
+			u := c.user
+			ev.User = &u
+			b := mustBatch(t, ev, iosFeed).Batch
+			if !reflect.DeepEqual(b.UserAttributes, c.want) {
+				t.Errorf("user_attributes = %#v, want %#v", b.UserAttributes, c.want)
+			}
+			js, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(js, []byte("null")) {
+				t.Errorf("JSON carries a null: %s", js)
+			}
+			if c.want == nil && bytes.Contains(js, []byte("user_attributes")) {
+				t.Errorf("user_attributes sent with nothing in it: %s", js)
+			}
+		})
+	}
+	// Through Decode: omitted members stay omitted.
+	ev := decode(t, []byte(strings.Replace(string(readSample(t, event.SubscriptionRenewed)), `"former_subscriber": false,`, "", 1)))
+	if _, ok := mustBatch(t, ev, iosFeed).Batch.UserAttributes["namiml_former_subscriber"]; ok {
+		t.Error("former_subscriber omitted by the producer but sent")
+	}
+}
+
+// What the transform cuts or leaves out for the API is recorded by input field.
+func TestTransformDegradedFields(t *testing.T) {
+	long := strings.Repeat("x", mparticle.MaxValueLen+1)
+	cases := []struct {
+		name string
+		typ  event.Type
+		feed *integration.Integration
+		edit func(ev *event.Event)
+		want event.Degraded
+	}{
+		{"impression name", event.DeviceImpression, iosFeed, func(ev *event.Event) { ev.Impression.Name = long }, event.Degraded{event.FieldImpressionName}},
+		{"store", event.SubscriptionRenewed, iosFeed, func(ev *event.Event) { ev.Store = long }, event.Degraded{event.FieldStore}},
+		{"sku ref id twice: once", event.DeviceTransaction, iosFeed, func(ev *event.Event) { ev.Transaction.SKURefID, ev.Transaction.SKUStoreID = long, "" },
+			event.Degraded{event.FieldTransactionSKURefID}},
+		{"os version and model", event.DeviceImpression, iosFeed, func(ev *event.Event) { ev.Device.OSVersion, ev.Device.Model = long, long },
+			event.Degraded{event.FieldDeviceOSVersion, event.FieldDeviceModel}},
+		{"app version", event.DeviceImpression, iosFeed, func(ev *event.Event) { ev.Device.AppVersion = long }, event.Degraded{event.FieldDeviceAppVersion}},
+		{"ip", event.DeviceImpression, iosFeed, func(ev *event.Event) { ev.Device.IP = "localhost" }, event.Degraded{event.FieldDeviceIP}},
+		{"locale", event.DeviceImpression, iosFeed, func(ev *event.Event) { ev.Device.Locale = "english" }, event.Degraded{event.FieldDeviceLocale}},
+		{"external id too long for customer_id", event.SubscriptionRenewed, iosFeed,
+			func(ev *event.Event) { ev.User.ExternalID = strings.Repeat("e", event.MaxIDLen+1) }, event.Degraded{event.FieldUserExternalID}},
+		{"list over 1,000 entries", event.SubscriptionRenewed, iosFeed,
+			func(ev *event.Event) { ev.User.DeviceIDs = make([]string, 1001) }, event.Degraded{event.FieldUserDeviceIDs}},
+		{"events built in code: price, currency, quantity", event.DeviceTransaction, iosFeed,
+			func(ev *event.Event) {
+				ev.Transaction.Price, ev.Transaction.Currency, ev.Transaction.Quantity = "9,99", "usd", ptr(0)
+			},
+			event.Degraded{event.FieldTransactionQuantity, event.FieldTransactionCurrency, event.FieldTransactionPrice}},
+		{"a value within the limit is not degraded", event.DeviceImpression, iosFeed,
+			func(ev *event.Event) { ev.Impression.Name = long[:mparticle.MaxValueLen] }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ev := load(t, c.typ)
+			c.edit(ev)
+			res := mustBatch(t, ev, c.feed)
+			if !reflect.DeepEqual(res.Degraded, c.want) {
+				t.Errorf("Degraded = %v, want %v", res.Degraded, c.want)
+			}
+			for _, f := range res.Degraded {
+				if !event.KnownField(f) {
+					t.Errorf("field %q is not one of event.Fields", f)
+				}
 			}
 		})
 	}
@@ -662,8 +852,8 @@ func TestPlatforms(t *testing.T) {
 		t.Errorf("unknown platform, no device: device_info = %+v, want omitted", got)
 	}
 	ev = load(t, event.DeviceImpression)
-	if got := mustBatch(t, ev, &feed).Batch.DeviceInfo; got == nil || got.Platform != "" || got.IOSIDFV == "" {
-		t.Errorf("unknown platform: device_info = %+v, want identifiers without platform", got)
+	if got := mustBatch(t, ev, &feed).Batch.DeviceInfo; got == nil || got.Platform != "" || got.IOSIDFV != "" || got.DeviceModel == "" {
+		t.Errorf("unknown platform: device_info = %+v, want descriptive fields only (no platform to say whose ids)", got)
 	}
 }
 
@@ -804,8 +994,8 @@ func TestBatchSizeLimit(t *testing.T) {
 			if len(js) > batchBudget {
 				t.Errorf("batch is %d bytes, budget %d", len(js), batchBudget)
 			}
-			if !res.Trimmed {
-				t.Error("Trimmed = false")
+			if !slices.Contains(res.Degraded, event.FieldBatch) {
+				t.Errorf("Degraded = %v, want the batch recorded as shrunk", res.Degraded)
 			}
 			for _, k := range listAttrs {
 				l := res.Batch.UserAttributes[k].([]string)

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +52,60 @@ func TestVerdict(t *testing.T) {
 				t.Fatalf("verdict = %v, want an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestWriteConfig(t *testing.T) {
+	dir := t.TempDir()
+	path, err := writeConfig(dir, map[string]string{identityA: "token-a", identityB: "token-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config := string(raw)
+	authPath := filepath.Join(dir, "auth.json")
+	for _, want := range []string{
+		"[auth.wfc]\npath = " + tomlString(authPath) + "\nuser = \"app-a\"\npeers = [\"app-a\", \"app-b\"]\n",
+		// PATCH: 412, 428, and 422 for the rules of the stored integration.
+		"include-operation-id = \"updateIntegration\"\n" +
+			"checks.positive_data_acceptance.expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"412\", \"428\", \"429\", \"5xx\", \"422\"]\n" +
+			"checks.missing_required_header.expected-statuses = [\"400\", \"401\", \"403\", \"406\", \"415\", \"422\", \"428\"]\n",
+		// DELETE: 412 and 428 only.
+		"include-operation-id = \"deleteIntegration\"\n" +
+			"checks.positive_data_acceptance.expected-statuses = [\"2xx\", \"3xx\", \"401\", \"403\", \"404\", \"409\", \"412\", \"428\", \"429\", \"5xx\"]\n",
+	} {
+		if !strings.Contains(config, want) {
+			t.Errorf("config lacks\n%s\nin\n%s", want, config)
+		}
+	}
+	// A malformed request must be refused whatever its If-Match: nothing widens that check.
+	if strings.Contains(config, "negative_data_rejection") || strings.Contains(config, "enabled = false") {
+		t.Errorf("config weakens a check:\n%s", config)
+	}
+	info, err := os.Stat(authPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("auth document mode %v, want 0600: it holds tokens", info.Mode().Perm())
+	}
+	var doc struct {
+		Auth []struct {
+			Name         string
+			FixedHeaders []struct{ Name, Value string }
+		}
+	}
+	b, _ := os.ReadFile(authPath)
+	if err := json.Unmarshal(b, &doc); err != nil || len(doc.Auth) != 2 {
+		t.Fatalf("auth document: %v %s", err, b)
+	}
+	for i, want := range []string{"app-a:Bearer token-a", "app-b:Bearer token-b"} {
+		u := doc.Auth[i]
+		if len(u.FixedHeaders) != 1 || u.FixedHeaders[0].Name != "Authorization" || u.Name+":"+u.FixedHeaders[0].Value != want {
+			t.Errorf("user %d: %+v", i, u)
+		}
 	}
 }

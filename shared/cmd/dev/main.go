@@ -10,6 +10,8 @@
 // Settings come from the environment: LOCAL_AWS_PORT (4566), API_PORT (3000),
 // MPARTICLE_PORT (9999), MPARTICLE_BASE_URL (empty: the built-in contract server),
 // LOCAL_VISIBILITY_TIMEOUT (10s; 0 keeps the queue's 180 s as deployed),
+// LOCAL_RETRY_BACKOFF_UNIT (1s: retries after 1, 2, 4, 8, 16, then every 30 s; 0 keeps the
+// deployed minute),
 // LOCAL_BATCH_WINDOW (the template's by default), LOG_LEVEL (INFO).
 package main
 
@@ -127,6 +129,9 @@ func up(ctx context.Context, root string, log *slog.Logger) error {
 		return err
 	}
 	if cfg.VisibilityTimeout, _, err = envDuration("LOCAL_VISIBILITY_TIMEOUT", 10*time.Second); err != nil {
+		return err
+	}
+	if cfg.RetryBackoffUnit, _, err = envDuration("LOCAL_RETRY_BACKOFF_UNIT", time.Second); err != nil {
 		return err
 	}
 	window, set, err := envDuration("LOCAL_BATCH_WINDOW", 0)

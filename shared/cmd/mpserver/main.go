@@ -3,6 +3,10 @@
 //
 //	mpserver -addr 127.0.0.1:9999 -feeds key1:secret1:ios,key2:secret2 -pretty
 //
+// It answers in both of mParticle's layouts: the partner endpoint's under /s2s (point
+// MPARTICLE_BASE_URL at http://127.0.0.1:9999/s2s, any pod's key is taken) and a pod
+// host's at the root (/v2/..., only the keys of the -pod it plays).
+//
 // The feeds may come from MPSERVER_FEEDS instead of -feeds, which keeps the secrets out of
 // the process list. Logs are JSON on stderr; with -pretty each accepted batch is printed
 // on stdout.
@@ -21,6 +25,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
 )
 
@@ -60,6 +65,7 @@ func run() error {
 		addr  = flag.String("addr", "127.0.0.1:9999", "listen address")
 		feeds = flag.String("feeds", "", "feeds as key:secret[:name], comma-separated (default $MPSERVER_FEEDS)")
 		seed  = flag.Uint64("seed", 1, "seed of the fault sequence")
+		pod   = flag.String("pod", "US1", "the pod whose host the /v2 layout plays (US1, US2, EU1, AU1)")
 		f     mpserver.Faults
 		rl    mpserver.RateLimit
 
@@ -70,13 +76,19 @@ func run() error {
 	flag.Float64Var(&f.P429, "p429", 0, "probability of an injected 429")
 	flag.Float64Var(&f.PTimeout, "ptimeout", 0, "probability of accepting then never answering")
 	flag.Float64Var(&f.PReset, "preset", 0, "probability of a connection reset")
+	flag.Float64Var(&f.PRedirect, "predirect", 0, "probability of an injected redirect (a misconfigured endpoint)")
 	flag.IntVar(&f.RetryAfter, "retry-after", 1, "Retry-After seconds of an injected 429")
+	flag.IntVar(&f.RedirectStatus, "redirect-status", 307, "status of an injected redirect (3xx)")
 	flag.Float64Var(&rl.Rate, "rate", 0, "per-feed rate limit in batches/second (0: none)")
 	flag.IntVar(&rl.Burst, "burst", 100, "per-feed rate limit burst in batches")
 	flag.Parse()
 
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("fault flags: %w", err)
+	}
+	p, err := mparticle.NormalizePod(*pod)
+	if err != nil || p == "" {
+		return fmt.Errorf("mpserver: -pod %q: want one of %s", *pod, strings.Join(mparticle.Pods(), ", "))
 	}
 	if *feeds == "" {
 		*feeds = os.Getenv("MPSERVER_FEEDS")
@@ -90,7 +102,7 @@ func run() error {
 	}
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	opts := mpserver.Options{Seed: *seed, Faults: f, RateLimit: rl, Logger: log}
+	opts := mpserver.Options{Seed: *seed, Faults: f, RateLimit: rl, Logger: log, Pod: p}
 	if *pretty {
 		var mu sync.Mutex // batches of concurrent requests must not interleave
 		opts.OnAccept = func(name string, b json.RawMessage) {
@@ -109,7 +121,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	log.Info("mpserver: listening", "url", url, "feeds", names, "seed", *seed)
+	log.Info("mpserver: listening", "url", url, "partner_base_url", url+mpserver.PartnerPrefix, "pod", p,
+		"feeds", names, "seed", *seed)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

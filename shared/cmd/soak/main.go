@@ -1,8 +1,9 @@
 // Command soak runs the forwarder's soak test (package soak) on a local moto server and the
 // mParticle contract server, prints the figures and exits 1 if the delivery promise broke.
 //
-//	go run ./shared/cmd/soak                 # the full run: 20,000 messages
-//	go run ./shared/cmd/soak -events 2000 -seed 9
+//	go run ./shared/cmd/soak                 # the full run: 20,000 messages, a 60 s outage
+//	go run ./shared/cmd/soak -events 2000 -seed 9 -outage-after 500
+//	go run ./shared/cmd/soak -outage 0       # no outage phase
 //
 // It starts moto_server (from $MOTO_SERVER, the project's .venv, or PATH) on a free
 // loopback port unless -endpoint names a running one. Run it from the repository.
@@ -31,11 +32,18 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", d.Seed, "seed of the workload, the faults and the crashes")
 	flag.IntVar(&cfg.Pollers, "pollers", d.Pollers, "concurrent pollers (function concurrency)")
 	flag.DurationVar(&cfg.Timeout, "timeout", d.Timeout, "bound on the whole run")
+	flag.DurationVar(&cfg.Outage.Duration, "outage", d.Outage.Duration, "how long mParticle answers only 503 midway (0: no outage)")
+	outageAfter := flag.Int("outage-after", -1, "messages enqueued before the outage begins (default: a quarter of -events)")
+	flag.DurationVar(&cfg.BackoffUnit, "backoff-unit", d.BackoffUnit, "the forwarder's retry backoff unit (deployed: 1m)")
 	flag.BoolVar(&cfg.ExpectIdempotency, "expect-idempotency", d.ExpectIdempotency,
 		"fail if a batch mParticle had confirmed to a completed invocation is sent again")
 	endpoint := flag.String("endpoint", "", "a running moto server (default: start one)")
 	verbose := flag.Bool("v", false, "print the forwarder's logs (secrets redacted) to stderr")
 	flag.Parse()
+	cfg.Outage.StartAfter = cfg.Events / 4
+	if *outageAfter >= 0 {
+		cfg.Outage.StartAfter = *outageAfter
+	}
 	cfg.Progress = os.Stderr
 	if *verbose {
 		cfg.ForwarderLog = os.Stderr

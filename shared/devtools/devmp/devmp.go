@@ -19,7 +19,6 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
-	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/mpserver"
 )
 
@@ -55,7 +54,7 @@ func New(mp *mpserver.Server, dir Directory, log *slog.Logger) *Server {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == mparticle.PathEvents || r.URL.Path == mparticle.PathBulkEvents {
+	if mpserver.IsAPIPath(r.URL.Path) {
 		if key, _, ok := r.BasicAuth(); ok && !s.isKnown(key) {
 			if err := s.Refresh(r.Context()); err != nil {
 				s.log.Warn("mparticle stand-in: could not list local integrations", "error", err.Error())

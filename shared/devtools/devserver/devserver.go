@@ -62,6 +62,9 @@ type Config struct {
 	// queue's own, as deployed). BatchingWindow, when set, overrides the template's.
 	VisibilityTimeout time.Duration
 	BatchingWindow    *time.Duration
+	// RetryBackoffUnit scales the forwarder's retry backoff (RETRY_BACKOFF_UNIT), so a failed
+	// message comes back in seconds; 0 keeps the deployed unit.
+	RetryBackoffUnit time.Duration
 	// Params override template parameters (e.g. LogLevel).
 	Params map[string]string
 	// Out receives the banner and the accepted batches; Log the components' logs.
@@ -189,7 +192,9 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 			return err
 		}
 		cleanups = append(cleanups, stopServer(srv))
-		mpURL = srv.URL
+		// Its partner layout, as integrations send to mParticle's partner endpoint by
+		// default; its inspection endpoints answer under the same base.
+		mpURL = srv.URL + mpserver.PartnerPrefix
 	}
 
 	tpl, err := samlocal.Load(filepath.Join(cfg.Root, "template.yaml"))
@@ -238,7 +243,7 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 
 	// The Forwarder: the Lambda's handler fed by the local event source mapping.
 	fwdLog := cfg.Log.With("function", "forwarder")
-	fwd, err := forwarder.NewFromEnv(ctx, awsCfg, lookup(fwdFn.Env), fwdLog)
+	fwd, err := forwarder.NewFromEnv(ctx, awsCfg, lookup(withBackoffUnit(fwdFn.Env, cfg.RetryBackoffUnit)), fwdLog)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
@@ -325,6 +330,20 @@ func asInvocation(fn samlocal.Function, h localhttp.HandlerFunc) localhttp.Handl
 
 func lookup(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
+}
+
+// withBackoffUnit adds the local retry backoff unit to the template's environment, which
+// leaves it unset (the deployed unit).
+func withBackoffUnit(env map[string]string, unit time.Duration) map[string]string {
+	if unit <= 0 {
+		return env
+	}
+	out := make(map[string]string, len(env)+1)
+	for k, v := range env {
+		out[k] = v
+	}
+	out[forwarder.EnvRetryBackoffUnit] = unit.String()
+	return out
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }

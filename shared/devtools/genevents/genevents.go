@@ -65,7 +65,8 @@ var requests = map[string]request{
 	"GetIntegration": {file: "api-get-integration.json", note: "integration " + IntegrationID + " (404 until one with that id exists)"},
 	"UpdateIntegration": {file: "api-update-integration.json", note: "disables integration " + IntegrationID + " at version 1",
 		body: map[string]any{"enabled": false}, headers: map[string]string{"if-match": `"1"`}},
-	"DeleteIntegration": {file: "api-delete-integration.json", note: "deletes integration " + IntegrationID},
+	"DeleteIntegration": {file: "api-delete-integration.json", note: "deletes integration " + IntegrationID + " whatever its version (If-Match: *)",
+		headers: map[string]string{"if-match": "*"}},
 }
 
 func allTypes() []string {

@@ -174,7 +174,7 @@ func stackFor(ctx context.Context, cfg Config) (devstate.Stack, func(), error) {
 	cfg.Log.Info("`make dev` is not running: using a throw-away local stack", "aws_endpoint_url", m.URL)
 	return devstate.Stack{
 		AWSEndpointURL: m.URL, Region: region, QueueURL: out.QueueURL, DLQURL: out.DLQURL,
-		MParticleBaseURL: srv.URL, MParticleLocal: true, StackName: stack.DefaultName,
+		MParticleBaseURL: srv.URL + mpserver.PartnerPrefix, MParticleLocal: true, StackName: stack.DefaultName,
 	}, stop, nil
 }
 

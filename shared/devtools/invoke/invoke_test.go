@@ -60,7 +60,7 @@ func TestInvokeBothFunctionsUnderTheEmulator(t *testing.T) {
 	defer srv.Stop(ctx)
 	st := devstate.Stack{
 		AWSEndpointURL: testenv.Moto(t), Region: testenv.Region, QueueURL: out.QueueURL, DLQURL: out.DLQURL,
-		MParticleBaseURL: srv.URL, MParticleLocal: true, StackName: "invoke-test",
+		MParticleBaseURL: srv.URL + mpserver.PartnerPrefix, MParticleLocal: true, StackName: "invoke-test",
 	}
 	var logs strings.Builder
 	call := func(fn, file string) []byte {

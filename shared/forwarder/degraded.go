@@ -1,0 +1,80 @@
+package forwarder
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+
+	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/metrics"
+)
+
+// noteDegraded counts and logs, once per event, the fields that were normalised or omitted
+// on the way to mParticle: those Decode degraded plus those any of its batches had cut (deg).
+// Only events routed to an integration are counted, so the metric reflects data sent to
+// mParticle (an event given back to SQS is counted again when it returns), and only field
+// names are logged, never values. It reports whether anything was degraded.
+func (h *Handler) noteDegraded(ctx context.Context, r *record, deg event.Degraded) bool {
+	if len(deg) == 0 {
+		return false
+	}
+	for _, f := range deg {
+		if inv, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
+			inv.AddDegraded(f, 1)
+		}
+	}
+	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "degraded event",
+		slog.String("message_id", r.msg.MessageId), slog.String("event_id", r.ev.ID),
+		slog.String("event_type", string(r.ev.Type)), slog.String("app_id", r.ev.AppID),
+		slog.Any("fields", deg.Strings()))
+	return true
+}
+
+// invalidAppID is the app_id of an invalid event when it could be read.
+func invalidAppID(err error) string {
+	var ie *event.InvalidError
+	if errors.As(err, &ie) {
+		return ie.AppID
+	}
+	return ""
+}
+
+// settleInvalid decides what happens to the invalid events of one app, given the app's
+// integrations (or the error reading them). An invalid event is dead-lettered, to be looked at
+// and fixed, only when the app has an enabled integration it might have been meant for. An
+// app with none (the queue carries every app's events, most of which use no mParticle feed)
+// would make dead letters and DLQ alarms out of events nobody receives: those are
+// acknowledged, still counted as Invalid and logged with their reason. When the integrations
+// cannot be read, the event is dead-lettered, as if the app had one.
+func (h *Handler) settleInvalid(ctx context.Context, recs []*record, ins []integration.Integration, lookupErr error) (letters []DeadLetter, acknowledged int) {
+	if len(recs) == 0 {
+		return nil, 0
+	}
+	served := lookupErr != nil || slices.ContainsFunc(ins, func(in integration.Integration) bool { return in.Enabled })
+	for _, r := range recs {
+		if served {
+			letters = append(letters, h.invalidLetter(ctx, r, r.invalid))
+			continue
+		}
+		acknowledged++
+		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
+			slog.String("message_id", r.msg.MessageId), slog.String("outcome", "invalid_acknowledged"),
+			slog.String("app_id", invalidAppID(r.invalid)), slog.String("reason", r.invalid.Error()),
+			slog.String("why_acknowledged", "the app has no enabled integration"),
+			slog.Int("receive_count", r.receiveCount))
+	}
+	return letters, acknowledged
+}
+
+// invalidLetter logs an invalid event and returns its dead letter.
+func (h *Handler) invalidLetter(ctx context.Context, r *record, err error) DeadLetter {
+	h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
+		slog.String("message_id", r.msg.MessageId), slog.String("outcome", "invalid"),
+		slog.String("reason", err.Error()), slog.Int("receive_count", r.receiveCount))
+	return DeadLetter{
+		MessageID: r.msg.MessageId, Body: r.msg.Body, Kind: FailureInvalidInput,
+		Reason: err.Error(), ReceiveCount: r.receiveCount,
+	}
+}
