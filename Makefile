@@ -20,7 +20,7 @@ SAM   := $(VENV)/bin/sam
 ENV ?= default
 
 export SAM_CLI_TELEMETRY := 0
-# shared/testenv starts this moto server for the tests that need AWS.
+# shared/testkit/testenv starts this moto server for the tests that need AWS.
 export MOTO_SERVER := $(abspath $(VENV))/bin/moto_server
 
 # Go files of the module, without the virtualenv and SAM's build output.
@@ -121,7 +121,7 @@ rie: $(RIE_STAMP)
 
 # Relinked only when a Go file changed, so `make dev` starts at once.
 $(DEV_TOOL): $(GO_FILES) go.mod go.sum
-	@go build -o $(DEV_TOOL) ./shared/cmd/dev
+	@go build -o $(DEV_TOOL) ./shared/devtools/cmd/dev
 
 ## dev: run the whole product locally (moto, Integrations API, Forwarder, mParticle stand-in).
 dev: $(STAMP) $(DEV_TOOL)
@@ -149,7 +149,7 @@ invoke: $(STAMP) $(RIE_STAMP) $(DEV_TOOL)
 
 ## events: regenerate events/ from shared/event/testdata and template.yaml.
 events:
-	go run ./shared/cmd/genevents
+	go run ./shared/devtools/cmd/genevents
 
 # --- benchmarks (issue 6) ---
 # `make bench` runs every benchmark (bench/run.sh): Go benchmarks, invocation costs, peak
@@ -184,9 +184,9 @@ benchstat: $(BENCHSTAT_STAMP)
 
 # --- delivery guarantees (issue 5) ---
 # fuzz: every Go fuzz target for FUZZTIME (go test -fuzz takes one target of one package at a
-# time). fuzz-api: schemathesis against the Integrations API served on moto (shared/cmd/apiserve),
+# time). fuzz-api: schemathesis against the Integrations API served on moto (shared/devtools/cmd/apiserve),
 # with its own pinned venv inside .venv (rebuilt with it). soak: the full soak test
-# (shared/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one), with SOAK_OUTAGE of
+# (shared/devtools/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one), with SOAK_OUTAGE of
 # mParticle answering only 503 midway (0 for none). ci-fuzz: both fuzzers
 # within CI's budget, about 10 s per Go target plus API_FUZZ_SECONDS of schemathesis.
 SCHEMATHESIS_VERSION := 4.32.5
@@ -223,7 +223,7 @@ fuzz:
 
 ## fuzz-api: schemathesis (every check) on the Integrations API for API_FUZZ_SECONDS, plus isolation and secret checks.
 fuzz-api: $(FUZZ_STAMP)
-	go run ./shared/cmd/apiserve -st $(FUZZ_VENV)/bin/st -max-time $(API_FUZZ_SECONDS) -seed $(API_FUZZ_SEED)
+	go run ./shared/devtools/cmd/apiserve -st $(FUZZ_VENV)/bin/st -max-time $(API_FUZZ_SECONDS) -seed $(API_FUZZ_SEED)
 
 ## ci-fuzz: the fuzzers as CI runs them.
 ci-fuzz:
@@ -232,4 +232,4 @@ ci-fuzz:
 
 ## soak: the full soak test (SOAK_EVENTS messages under injected faults and an outage; several minutes).
 soak: $(STAMP)
-	go run ./shared/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED) -outage $(SOAK_OUTAGE)
+	go run ./shared/devtools/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED) -outage $(SOAK_OUTAGE)

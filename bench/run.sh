@@ -39,7 +39,7 @@ wait_http() { # url
 
 echo "bench: building" >&2
 for cmd in mpserver benchrss benchcompare benchcold benchtable; do
-  go build -o "$BIN/$cmd" "./shared/cmd/$cmd"
+  go build -o "$BIN/$cmd" "./shared/devtools/cmd/$cmd"
 done
 host_arch=$(go env GOARCH)
 for arch in arm64 amd64; do
@@ -70,15 +70,15 @@ echo "bench: go test benchmarks (count $COUNT)" >&2
 go test -run '^$' -bench '^BenchmarkDecode$' -benchmem -count "$COUNT" ./shared/event | grep -v '^\(ok\|PASS\)' >>"$raw"
 go test -run '^$' -bench '^BenchmarkEncodeBatch$' -benchmem -count "$COUNT" ./shared/mparticle | grep -v '^\(ok\|PASS\)' >>"$raw"
 BENCH_MPSERVER_URL=$MP go test -run '^$' -bench '^Benchmark(TransformEncode|Invoke)$' -benchmem -count "$COUNT" \
-  ./shared/forwarder/benchinvoke | grep -v '^\(ok\|PASS\)' >>"$raw"
+  ./shared/devtools/benchinvoke | grep -v '^\(ok\|PASS\)' >>"$raw"
 
 echo "bench: peak RSS" >&2
-echo "pkg: github.com/namiml/mparticle-bridge/shared/cmd/benchrss" >>"$raw"
+echo "pkg: github.com/namiml/mparticle-bridge/shared/devtools/cmd/benchrss" >>"$raw"
 "$BIN/benchrss" -messages 1000 -mpserver "$MP" >>"$raw"
 
 echo "bench: comparison with the mParticle Node SDK ($EVENTS events)" >&2
 "$BIN/benchcompare" gen -events "$EVENTS" -out "$WORK/batches.json"
-echo "pkg: github.com/namiml/mparticle-bridge/shared/cmd/benchcompare" >>"$raw"
+echo "pkg: github.com/namiml/mparticle-bridge/shared/devtools/cmd/benchcompare" >>"$raw"
 # Alternated three times, so a change in the machine's load falls on both clients.
 for rep in 1 2 3; do
   for mode in single bulk; do

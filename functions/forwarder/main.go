@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 )
 
@@ -22,7 +23,7 @@ func main() {
 		log.Error("load aws config", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h, err := forwarder.NewFromEnv(ctx, awsCfg, os.Getenv, log)
+	h, err := app.NewForwarder(ctx, awsCfg, os.Getenv, log)
 	if err != nil {
 		log.Error("configure forwarder", slog.String("error", err.Error()))
 		os.Exit(1)

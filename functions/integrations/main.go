@@ -8,10 +8,11 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/namiml/mparticle-bridge/shared/api"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 )
 
@@ -22,7 +23,7 @@ func main() {
 		log.Error("load aws config", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h, err := api.NewFromEnv(awsCfg, os.Getenv, log)
+	h, err := app.NewIntegrations(awsCfg, os.Getenv, log)
 	if err != nil {
 		log.Error("configure integrations api", slog.String("error", err.Error()))
 		os.Exit(1)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -297,8 +299,8 @@ func TestAuth(t *testing.T) {
 
 	// Tokens API Gateway's authorizer would refuse are refused by the local adapter.
 	bad := map[string]string{
-		"bad signature":  signWith(t, []byte("another-key-0123456789abcdef-xyz"), app, auth.DevAudience, 1),
-		"expired":        signWith(t, devKey, app, auth.DevAudience, -1),
+		"bad signature":  signWith(t, []byte("another-key-0123456789abcdef-xyz"), app, devauth.DevAudience, 1),
+		"expired":        signWith(t, devKey, app, devauth.DevAudience, -1),
 		"wrong audience": signWith(t, devKey, app, "someone-else", 1),
 		"not a jwt":      "abc.def.ghi",
 	}
@@ -484,7 +486,7 @@ func TestConcurrentPatchesOneWins(t *testing.T) {
 func signWith(t *testing.T, key []byte, app, aud string, hours int) string {
 	t.Helper()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"iss": auth.DevIssuer, "aud": aud, "sub": "t", auth.ClaimAppIDs: []string{app},
+		"iss": devauth.DevIssuer, "aud": aud, "sub": "t", auth.ClaimAppIDs: []string{app},
 		"exp": time.Now().Add(time.Duration(hours) * time.Hour).Unix(),
 	}).SignedString(key)
 	if err != nil {

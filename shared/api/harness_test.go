@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -20,13 +22,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
-	"github.com/namiml/mparticle-bridge/shared/api/localhttp"
-	"github.com/namiml/mparticle-bridge/shared/auth"
-	"github.com/namiml/mparticle-bridge/shared/devstack"
+	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/secretstore"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 var devKey = []byte("test-signing-key-0123456789abcdef")
@@ -58,7 +59,7 @@ type env struct {
 	prefix   string
 	logs     *syncBuffer
 	srv      *httptest.Server
-	verifier *auth.Verifier
+	verifier *devauth.Verifier
 
 	mu      sync.Mutex
 	secrets []string // credential strings that must never be echoed
@@ -110,7 +111,7 @@ func newEnv(t *testing.T, wrap ...func(*clients)) *env {
 		Logger:  log,
 	})
 	var err error
-	if e.verifier, err = auth.NewDevVerifier(devKey); err != nil {
+	if e.verifier, err = devauth.NewDevVerifier(devKey); err != nil {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(localhttp.New(e.h.Handle, e.verifier, log))
@@ -151,7 +152,7 @@ func newAppID() string { return "app-" + uuid.NewString()[:13] }
 // token returns a dev token granting appIDs (and scopes).
 func token(t *testing.T, appIDs []string, scopes ...string) string {
 	t.Helper()
-	tok, err := auth.IssueDevToken(devKey, appIDs, time.Hour, scopes...)
+	tok, err := devauth.IssueDevToken(devKey, appIDs, time.Hour, scopes...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,21 +15,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // degradeRig is the real forwarder handler (NewFromEnv) against moto and the contract server,
@@ -99,8 +101,8 @@ func newDegradeRig(t *testing.T) *degradeRig {
 		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
 		"MPARTICLE_BASE_URL": srv.URL + mpserver.PartnerPrefix,
 	}
-	r.h, err = forwarder.NewFromEnv(r.ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&r.logs, nil)),
-		forwarder.WithMetrics(metrics.New(&r.emf, forwarder.MetricsNamespace)))
+	r.h, err = app.NewForwarder(r.ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&r.logs, nil)),
+		app.WithMetrics(metrics.New(&r.emf, app.MetricsNamespace)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,13 +23,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // TestForwarderOnLocalStack runs the handler as the Lambda would be wired (NewFromEnv)
@@ -87,7 +89,7 @@ func TestForwarderOnLocalStack(t *testing.T) {
 		"MPARTICLE_BASE_URL": srv.URL + mpserver.PartnerPrefix,
 	}
 	var logs bytes.Buffer
-	h, err := forwarder.NewFromEnv(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h, err := app.NewForwarder(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

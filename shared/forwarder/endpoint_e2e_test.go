@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -23,14 +25,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // endpointRig is the Lambda's wiring (NewFromEnv) against moto and one contract server
@@ -71,11 +73,11 @@ func newEndpointRig(t *testing.T) *endpointRig {
 		"DLQ_URL":            out.DLQURL,
 		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
 		// A short backoff, so that a retried message's visibility is mParticle's wait.
-		forwarder.EnvRetryBackoffUnit: "100ms",
+		app.EnvRetryBackoffUnit: "100ms",
 		// No MPARTICLE_BASE_URL: the partner endpoint and the pods keep separate bases.
 	}
-	r.h, err = forwarder.NewFromEnv(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(r.logs, nil)),
-		forwarder.WithClientOptions(func(o *mparticle.Options) {
+	r.h, err = app.NewForwarder(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(r.logs, nil)),
+		app.WithClientOptions(func(o *mparticle.Options) {
 			o.PartnerBaseURL = srv.URL + mpserver.PartnerPrefix
 			o.PodBaseURLs = map[string]string{"EU1": srv.URL}
 		}))

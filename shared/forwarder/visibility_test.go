@@ -19,7 +19,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
@@ -437,33 +437,5 @@ func TestSQSVisibilityOnLocalQueue(t *testing.T) {
 	}
 	if len(bodies) != 1 || bodies[0] != "not delayed" {
 		t.Errorf("after the queue's timeout received %v, want only the message that was not delayed", bodies)
-	}
-}
-
-func TestSettingsBackoffUnit(t *testing.T) {
-	tests := []struct {
-		value   string
-		want    time.Duration
-		wantErr bool
-	}{
-		{"", DefaultBackoffUnit, false},
-		{"1s", time.Second, false},
-		{"250ms", 250 * time.Millisecond, false},
-		{"0", 0, true},
-		{"0s", 0, true},
-		{"-1m", 0, true},
-		{"soon", 0, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.value, func(t *testing.T) {
-			env := map[string]string{"INTEGRATIONS_TABLE": "t", "DLQ_URL": "u", EnvRetryBackoffUnit: tc.value}
-			s, err := SettingsFromEnv(func(k string) string { return env[k] })
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want an error: %v", err, tc.wantErr)
-			}
-			if err == nil && s.BackoffUnit != tc.want {
-				t.Errorf("BackoffUnit = %s, want %s", s.BackoffUnit, tc.want)
-			}
-		})
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/uuid"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 var (

@@ -20,15 +20,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
+
 	"github.com/google/uuid"
 
-	"github.com/namiml/mparticle-bridge/shared/auth"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/dlq"
 	"github.com/namiml/mparticle-bridge/shared/devtools/sqsin"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 // InvalidType is the unknown event type of the demo's invalid message.
@@ -99,7 +100,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	token, err := auth.IssueDevToken(cfg.SigningKey, []string{rep.AppID}, time.Hour)
+	token, err := devauth.IssueDevToken(cfg.SigningKey, []string{rep.AppID}, time.Hour)
 	if err != nil {
 		return rep, err
 	}

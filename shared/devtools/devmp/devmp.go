@@ -19,7 +19,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 // Feed is one set of credentials the contract server accepts, with a readable name.

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 type fakeDir struct {

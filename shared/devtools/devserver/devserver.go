@@ -17,6 +17,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+
+	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,19 +31,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
-	"github.com/namiml/mparticle-bridge/shared/api"
-	"github.com/namiml/mparticle-bridge/shared/api/localhttp"
-	"github.com/namiml/mparticle-bridge/shared/auth"
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devmp"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/esm"
+	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localserve"
-	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/devtools/samlocal"
-	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/stack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 // AccountID is moto's default account, which the local ARNs carry.
@@ -226,12 +227,12 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 	if err != nil {
 		return err
 	}
-	verifier, err := auth.NewDevVerifier(key)
+	verifier, err := devauth.NewDevVerifier(key)
 	if err != nil {
 		return err
 	}
 	apiLog := cfg.Log.With("function", "integrations")
-	apiHandler, err := api.NewFromEnv(awsCfg, lookup(apiFn.Env), apiLog)
+	apiHandler, err := app.NewIntegrations(awsCfg, lookup(apiFn.Env), apiLog)
 	if err != nil {
 		return fmt.Errorf("integrations api: %w", err)
 	}
@@ -243,7 +244,7 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 
 	// The Forwarder: the Lambda's handler fed by the local event source mapping.
 	fwdLog := cfg.Log.With("function", "forwarder")
-	fwd, err := forwarder.NewFromEnv(ctx, awsCfg, lookup(withBackoffUnit(fwdFn.Env, cfg.RetryBackoffUnit)), fwdLog)
+	fwd, err := app.NewForwarder(ctx, awsCfg, lookup(withBackoffUnit(fwdFn.Env, cfg.RetryBackoffUnit)), fwdLog)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
@@ -342,7 +343,7 @@ func withBackoffUnit(env map[string]string, unit time.Duration) map[string]strin
 	for k, v := range env {
 		out[k] = v
 	}
-	out[forwarder.EnvRetryBackoffUnit] = unit.String()
+	out[app.EnvRetryBackoffUnit] = unit.String()
 	return out
 }
 

@@ -14,10 +14,10 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/demo"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
-	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // want is the mapping of event-contract.md §2: the mParticle event each type becomes.

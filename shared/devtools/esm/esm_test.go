@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 func batchOf(ids ...string) []events.SQSMessage {

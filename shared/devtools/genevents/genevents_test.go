@@ -13,7 +13,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/auth"
 	"github.com/namiml/mparticle-bridge/shared/event"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 func generate(t *testing.T) (string, map[string][]byte) {

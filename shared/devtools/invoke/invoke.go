@@ -14,16 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devmp"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devserver"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localserve"
-	"github.com/namiml/mparticle-bridge/shared/devtools/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/devtools/rie"
 	"github.com/namiml/mparticle-bridge/shared/devtools/samlocal"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/stack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 // Config configures Run.

@@ -13,15 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/namiml/mparticle-bridge/shared/devstack"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devmp"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/dlq"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localserve"
 	"github.com/namiml/mparticle-bridge/shared/devtools/rie"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
-	"github.com/namiml/mparticle-bridge/shared/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // ensureRIE finds the pinned emulator or installs it; it never skips.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // The Makefile installs the emulator; it must install the version pinned here.

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/templatecheck"
+	"github.com/namiml/mparticle-bridge/shared/testkit/templatecheck"
 )
 
 // Locals are the facts AWS supplies at deploy time, given locally.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/stack"
-	"github.com/namiml/mparticle-bridge/shared/testenv"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 const miniTemplate = `

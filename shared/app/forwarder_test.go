@@ -1,0 +1,36 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/forwarder"
+)
+
+func TestSettingsBackoffUnit(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"", forwarder.DefaultBackoffUnit, false},
+		{"1s", time.Second, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"0", 0, true},
+		{"0s", 0, true},
+		{"-1m", 0, true},
+		{"soon", 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			env := map[string]string{"INTEGRATIONS_TABLE": "t", "DLQ_URL": "u", EnvRetryBackoffUnit: tc.value}
+			s, err := ForwarderSettingsFromEnv(func(k string) string { return env[k] })
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want an error: %v", err, tc.wantErr)
+			}
+			if err == nil && s.BackoffUnit != tc.want {
+				t.Errorf("BackoffUnit = %s, want %s", s.BackoffUnit, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,153 @@
+// Package devauth signs and verifies the local stack's bearer tokens: HS256 with a key only the
+// developer's machine holds, checked the way API Gateway's JWT authorizer checks deployed ones.
+// It is tooling: the Integrations function never links it.
+package devauth
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/auth"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Local development tokens: HS256, signed with a key only the developer's machine holds.
+const (
+	DevIssuer   = "nami-mparticle-local"
+	DevAudience = "nami-mparticle-api"
+	// MinKeyBytes is the shortest accepted HS256 key (RFC 7518 §3.2: at least the hash size).
+	MinKeyBytes = 32
+	// leeway tolerates small clock differences on exp/nbf/iat.
+	leeway = 30 * time.Second
+)
+
+// ErrBadToken: a bearer token that is malformed, wrongly signed, expired, or not for us.
+var ErrBadToken = errors.New("devauth: invalid bearer token")
+
+// Verifier checks locally signed HS256 tokens, as API Gateway's JWT authorizer checks the
+// real ones: signature, exp, iss and aud.
+type Verifier struct {
+	key      []byte
+	issuer   string
+	audience string
+	now      func() time.Time
+}
+
+// NewVerifier returns a verifier of tokens signed with key for issuer and audience.
+func NewVerifier(key []byte, issuer, audience string) (*Verifier, error) {
+	if len(key) < MinKeyBytes {
+		return nil, fmt.Errorf("devauth: signing key has %d bytes, need at least %d", len(key), MinKeyBytes)
+	}
+	if issuer == "" || audience == "" {
+		return nil, errors.New("devauth: issuer and audience are required")
+	}
+	return &Verifier{key: key, issuer: issuer, audience: audience, now: time.Now}, nil
+}
+
+// NewDevVerifier verifies tokens made by IssueDevToken.
+func NewDevVerifier(key []byte) (*Verifier, error) {
+	return NewVerifier(key, DevIssuer, DevAudience)
+}
+
+// Verify checks a token and returns its claims flattened the way API Gateway passes them
+// to the function, so the handler reads local and deployed requests alike.
+func (v *Verifier) Verify(token string) (map[string]string, error) {
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAudience(v.audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(v.now),
+		jwt.WithJSONNumber(),
+	)
+	claims := jwt.MapClaims{}
+	if _, err := p.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil }); err != nil {
+		// The parser's message says what failed (expired, signature, audience) and never
+		// contains the key, so it is safe to wrap for logs.
+		return nil, fmt.Errorf("%w: %w", ErrBadToken, err)
+	}
+	return Flatten(claims), nil
+}
+
+// BearerToken extracts the token from an Authorization header value ("" if absent).
+func BearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// Flatten renders claims as API Gateway's HTTP API does for its JWT authorizer: strings as
+// they are, arrays as "[a b]", numbers and booleans in their JSON text, objects as JSON.
+func Flatten(claims map[string]any) map[string]string {
+	out := make(map[string]string, len(claims))
+	for k, v := range claims {
+		out[k] = flattenValue(v)
+	}
+	return out
+}
+
+func flattenValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case []any:
+		parts := make([]string, len(x))
+		for i, it := range x {
+			parts[i] = flattenValue(it)
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	case []string:
+		return "[" + strings.Join(x, " ") + "]"
+	case nil:
+		return ""
+	default:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+}
+
+// IssueDevToken signs a local development token granting appIDs (and any scopes, e.g.
+// ScopeAdmin) for ttl. It is what `make dev-token` prints.
+func IssueDevToken(key []byte, appIDs []string, ttl time.Duration, scopes ...string) (string, error) {
+	if len(key) < MinKeyBytes {
+		return "", fmt.Errorf("devauth: signing key has %d bytes, need at least %d", len(key), MinKeyBytes)
+	}
+	if ttl <= 0 {
+		return "", errors.New("devauth: token lifetime must be positive")
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"iss":            DevIssuer,
+		"aud":            DevAudience,
+		"sub":            "local-developer",
+		"iat":            now.Unix(),
+		"exp":            now.Add(ttl).Unix(),
+		auth.ClaimAppIDs: append([]string{}, appIDs...),
+	}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
+	if err != nil {
+		return "", fmt.Errorf("devauth: sign token: %w", err)
+	}
+	return signed, nil
+}

@@ -1,0 +1,275 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/app"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/namiml/mparticle-bridge/shared/api"
+	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
+)
+
+const (
+	appID       = "5b1a3c6e-2f4d-4e8a-9c1b-7d2e8f3a4b5c"
+	iosPlatform = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
+	andPlatform = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	externalID  = "acct_48213377"
+	namiUserID  = "c0ffee00-1234-4abc-8def-0123456789ab"
+)
+
+// apiCall sends one request through the Integrations API handler as API Gateway would,
+// with the JWT claims of a caller allowed to manage appID.
+func apiCall(t *testing.T, h *api.Handler, method, path string, body any, headers map[string]string) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	req := events.APIGatewayV2HTTPRequest{
+		RawPath: path,
+		Headers: map[string]string{"content-type": "application/json"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
+			RequestID:  "test-req",
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "tester", "nami_app_ids": "[" + appID + "]"}}},
+		},
+	}
+	for k, v := range headers {
+		req.Headers[k] = v
+	}
+	if body != nil {
+		b, _ := json.Marshal(body)
+		req.Body = string(b)
+	}
+	resp, err := h.Handle(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+func createIntegration(t *testing.T, h *api.Handler, body map[string]any) string {
+	t.Helper()
+	resp := apiCall(t, h, http.MethodPost, "/v1/apps/"+appID+"/integrations/mparticle", body, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create %v: %d %s", body["name"], resp.StatusCode, resp.Body)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil || out.ID == "" {
+		t.Fatalf("create response: %s", resp.Body)
+	}
+	return out.ID
+}
+
+func sample(t *testing.T, typ event.Type, platformID string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "event", "testdata", string(typ)+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["app_id"], m["app_platform_id"] = appID, platformID
+	m["id"] = fmt.Sprintf("%08x-0000-4000-8000-%012x", time.Now().UnixNano()&0xffffffff, time.Now().UnixNano()&0xffffffffffff)
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// TestIntegrationsConfiguredThroughAPIReceiveEvents: what the Control Center saves is what
+// the Forwarder routes by (scope, enabled, selected events, customer id source), and a
+// secret rotated through the API is what the Forwarder sends with.
+func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
+	cfg := testenv.Config(t)
+	ctx := context.Background()
+	out, err := devstack.Provision(ctx, cfg, fmt.Sprintf("e2e-%d", time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
+		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
+		"DLQ_URL":            out.DLQURL,
+		"SECRETS_PREFIX":     fmt.Sprintf("nami-mparticle-e2e-%d/", time.Now().UnixNano()),
+		// Long caches: after rotation the forwarder still holds the old secret version, so
+		// the new credentials can only be found through the 403 → fresh read path.
+		"INTEGRATIONS_CACHE_TTL": "1h",
+		"CREDENTIALS_CACHE_TTL":  "1h",
+	}
+	getenv := func(k string) string { return env[k] }
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	apiH, err := app.NewIntegrations(cfg, getenv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mp := mpserver.New(mpserver.Options{})
+	feeds := map[string][2]string{ // name -> key, secret
+		"ios":      {"ios-key-0001", "ios-secret-0001"},
+		"android":  {"and-key-0002", "and-secret-0002"},
+		"legacy":   {"leg-key-0003", "leg-secret-0003"},
+		"disabled": {"off-key-0004", "off-secret-0004"},
+		"renewals": {"ren-key-0005", "ren-secret-0005"},
+	}
+	for name, ks := range feeds {
+		mp.AddFeed(ks[0], ks[1], name)
+	}
+	srv := httptest.NewServer(mp)
+	defer srv.Close()
+	env["MPARTICLE_BASE_URL"] = srv.URL + mpserver.PartnerPrefix
+
+	creds := func(name string) map[string]string {
+		return map[string]string{"key": feeds[name][0], "secret": feeds[name][1]}
+	}
+	create := func(name string, extra map[string]any) string {
+		body := map[string]any{"name": name, "enabled": true, "scope": "platform", "app_platform_id": iosPlatform,
+			"platform": "ios", "events": event.AllTypes, "credentials": creds(name)}
+		for k, v := range extra {
+			if v == nil {
+				delete(body, k)
+				continue
+			}
+			body[k] = v
+		}
+		return createIntegration(t, apiH, body)
+	}
+	iosID := create("ios", nil)
+	create("android", map[string]any{"app_platform_id": andPlatform, "platform": "android", "customer_id_source": "nami_user_id"})
+	create("legacy", map[string]any{"scope": "all_platforms", "app_platform_id": nil, "allow_legacy_scope": true,
+		"events": []event.Type{event.SubscriptionPurchased}})
+	create("disabled", map[string]any{"enabled": false})
+	create("renewals", map[string]any{"events": []event.Type{event.SubscriptionRenewed}})
+
+	const tvPlatform = "7e7e7e7e-1111-4222-8333-444455556666"
+	brokenID := createIntegration(t, apiH, map[string]any{"name": "broken", "enabled": true, "scope": "platform",
+		"app_platform_id": tvPlatform, "platform": "apple_tv", "events": event.AllTypes,
+		"credentials": map[string]string{"key": "unknown-key-9", "secret": "unknown-secret-9"}})
+	fwd, err := app.NewForwarder(ctx, cfg, getenv, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(bodies ...string) {
+		t.Helper()
+		var in events.SQSEvent
+		for i, b := range bodies {
+			in.Records = append(in.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i), Body: b,
+				Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		resp, err := fwd.Handle(cctx, in)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			t.Fatalf("handle: err=%v failures=%v\n%s", err, resp.BatchItemFailures, logs.String())
+		}
+	}
+	send(
+		sample(t, event.SubscriptionPurchased, iosPlatform),
+		sample(t, event.SubscriptionPurchased, andPlatform),
+		sample(t, event.DeviceImpression, iosPlatform),
+	)
+
+	got := func(name string) []mparticle.Batch { return mp.Received(feeds[name][0]) }
+	if n := len(got("ios")); n != 2 {
+		t.Errorf("ios feed: %d batches, want 2 (its platform's purchase and impression)", n)
+	}
+	if n := len(got("android")); n != 1 {
+		t.Errorf("android feed: %d batches, want 1", n)
+	}
+	if n := len(got("legacy")); n != 2 {
+		t.Errorf("legacy all-platforms feed: %d batches, want 2 (purchases from both platforms)", n)
+	}
+	if n := len(got("disabled")); n != 0 {
+		t.Errorf("disabled integration received %d batches", n)
+	}
+	if n := len(got("renewals")); n != 0 {
+		t.Errorf("integration without the purchased event received %d batches", n)
+	}
+	for _, b := range got("ios") {
+		if b.UserIdentities == nil || b.UserIdentities.CustomerID != externalID {
+			t.Errorf("ios feed (external_id default): customer_id wrong")
+		}
+		if b.DeviceInfo == nil || b.DeviceInfo.Platform != "iOS" {
+			t.Errorf("ios feed: device_info.platform wrong")
+		}
+	}
+	for _, b := range got("android") {
+		if b.UserIdentities == nil || b.UserIdentities.CustomerID != namiUserID {
+			t.Errorf("android feed (nami_user_id): customer_id wrong")
+		}
+		if b.DeviceInfo == nil || b.DeviceInfo.Platform != "Android" {
+			t.Errorf("android feed: device_info.platform wrong")
+		}
+	}
+
+	// Rotate the iOS feed's secret through the API; mParticle now only accepts the new one.
+	const newKey, newSecret = "ios-key-rotated", "ios-secret-rotated"
+	mp.AddFeed(newKey, newSecret, "ios-rotated")
+	mp.Script(feeds["ios"][0], mpserver.Reply(http.StatusForbidden), mpserver.Reply(http.StatusForbidden))
+	cur := apiCall(t, apiH, http.MethodGet, "/v1/apps/"+appID+"/integrations/mparticle/"+iosID, nil, nil)
+	patch := apiCall(t, apiH, http.MethodPatch, "/v1/apps/"+appID+"/integrations/mparticle/"+iosID,
+		map[string]any{"credentials": map[string]string{"key": newKey, "secret": newSecret}},
+		map[string]string{"if-match": cur.Headers["ETag"]})
+	if patch.StatusCode != http.StatusOK {
+		t.Fatalf("rotate: %d %s", patch.StatusCode, patch.Body)
+	}
+	send(sample(t, event.SubscriptionRenewed, iosPlatform))
+	if n := len(mp.Received(newKey)); n != 1 {
+		t.Errorf("after rotation the new credentials carried %d batches, want 1", n)
+	}
+	if n := mp.Stats().Feeds["ios"].ByStatus[http.StatusForbidden]; n != 1 {
+		t.Errorf("old credentials were refused %d times, want 1 (then a fresh read)", n)
+	}
+
+	// A feed whose credentials mParticle refuses: its message goes back to the queue (the
+	// customer will fix the secret) and the integration shows as unhealthy through the API.
+	var in events.SQSEvent
+	in.Records = []events.SQSMessage{{MessageId: "tv", Body: sample(t, event.SubscriptionPurchased, tvPlatform),
+		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}
+	resp, err := fwd.Handle(ctx, in)
+	if err == nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("refused credentials: err=%v failures=%v, want the message back in the queue", err, resp.BatchItemFailures)
+	}
+	view := apiCall(t, apiH, http.MethodGet, "/v1/apps/"+appID+"/integrations/mparticle/"+brokenID, nil, nil)
+	var status struct {
+		Status struct {
+			Health    string `json:"health"`
+			LastError string `json:"last_error"`
+		} `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(view.Body), &status); err != nil || status.Status.Health != "unhealthy" || status.Status.LastError == "" {
+		t.Fatalf("broken integration status: %s", view.Body)
+	}
+	if strings.Contains(view.Body, "unknown-secret-9") || strings.Contains(view.Body, "unknown-key-9") {
+		t.Fatal("API response leaks credentials")
+	}
+
+	for name, ks := range feeds {
+		for _, s := range ks {
+			if strings.Contains(logs.String(), s) {
+				t.Fatalf("logs contain %s's credentials", name)
+			}
+		}
+	}
+	for _, s := range []string{newKey, newSecret, externalID} {
+		if strings.Contains(logs.String(), s) {
+			t.Fatalf("logs contain %q", s)
+		}
+	}
+}
