@@ -2,7 +2,9 @@
 # Go, Python 3 and make: `make test` installs the rest into .venv on first use.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
-.DEFAULT_GOAL := test
+# A bare `make` lists the targets rather than starting minutes of installs and tests; CI names
+# its target (`make test`), so nothing relies on the default.
+.DEFAULT_GOAL := help
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,7 +32,18 @@ GO_FILES = $(shell find . \( -path ./.git -o -path ./$(VENV) -o -path ./.aws-sam
 # reproducible paths, no symbols. SAM's go1.x builder passes the environment to `go build`.
 LAMBDA_GOFLAGS := -buildvcs=false -trimpath -tags=lambda.norpc "-ldflags=-s -w"
 
-.PHONY: venv fmt fmt-check vet staticcheck template-lint lint gotest build test deploy clean clean-all
+.PHONY: help venv fmt fmt-check vet staticcheck template-lint lint gotest test-short build test deploy clean clean-all
+
+# --- set-up, checks, build and deploy ---
+
+# Each target documents itself with a `## target: text` line; the `# --- title ---` lines
+# head the groups. Reading them from the Makefile keeps the list from going stale.
+## help: list the targets (a bare `make` does the same).
+help:
+	@echo "Start with: make dev (the product locally), make test (what CI runs). More: README.md."
+	@awk '/^# --- / { t = $$0; sub(/^# --- */, "", t); sub(/ *---.*$$/, "", t); printf "\n%s:\n", t; next } \
+	  /^## [A-Za-z0-9_-]+: / { n = $$2; sub(/:$$/, "", n); d = $$0; sub(/^## [^:]+: */, "", d); printf "  %-14s %s\n", n, d }' \
+	  $(firstword $(MAKEFILE_LIST))
 
 $(STAMP):
 	rm -rf $(VENV)
@@ -69,6 +82,10 @@ lint: fmt-check vet staticcheck template-lint
 ## gotest: the Go tests, with the race detector and no cached results.
 gotest: $(STAMP)
 	go test -race -count=1 ./...
+
+## test-short: the fast tier: go test -short, which skips what needs moto, the Lambda emulator, .venv or the soak.
+test-short:
+	go test -short ./...
 
 ## build: the Lambda binaries (arm64) and the built template, into .aws-sam/.
 # The plain `go build` first shows compile errors as they are: when SAM's build fails it retries
@@ -147,7 +164,7 @@ redrive: $(DEV_TOOL)
 invoke: $(STAMP) $(RIE_STAMP) $(DEV_TOOL)
 	@$(DEV_TOOL) invoke -function "$(FUNCTION)" -event "$(EVENT)"
 
-## events: regenerate events/ from shared/event/testdata and template.yaml.
+## events: regenerate events/ from the sample events (shared/event/eventtest) and template.yaml.
 events:
 	go run ./shared/devtools/cmd/genevents
 
@@ -174,7 +191,7 @@ $(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
 ## bench-deps: install what `make bench` needs (moto, aws-lambda-rie, benchstat, the Node SDK).
 bench-deps: $(STAMP) $(RIE_STAMP) $(BENCHSTAT_STAMP) $(BENCH_NODE_STAMP)
 
-## bench: run the benchmarks of issue 6; figures in bench/results/latest.{txt,md}.
+## bench: run the benchmarks of issue 6; figures in bench/results/latest.{txt,md} and bench/README.md.
 bench: bench-deps
 	BIN=.bin RIE=.bin/aws-lambda-rie MOTO_SERVER=$(MOTO_SERVER) bash bench/run.sh
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every benchmark of issue 6 and writes bench/results/latest.txt (benchstat format) and
-# bench/results/latest.md (the tables, also printed). `make bench` calls it after installing
-# what it needs; it starts the contract server and moto as processes of its own and stops
-# them on exit.
+# Runs every benchmark of issue 6 and writes bench/results/latest.txt (benchstat format),
+# bench/results/latest.md (the tables, also printed) and the figures of bench/README.md.
+# `make bench` calls it after installing what it needs; it starts the contract server and
+# moto as processes of its own and stops them on exit.
 #
 # Environment: BIN (tools, default .bin), RIE (aws-lambda-rie), MOTO_SERVER (moto_server),
 # BENCH_COUNT (go test -count, default 5), BENCH_EVENTS (batches of the comparison, default
@@ -99,11 +99,8 @@ done
   -aws-endpoint "http://127.0.0.1:$moto_port" -runs "$COLD_RUNS" >>"$raw"
 
 cp "$raw" "$OUT/latest.txt"
-"$BIN/benchtable" "$OUT/latest.txt" | tee "$OUT/latest.md"
-# Keep the README's Performance figures (between its bench:begin and bench:end markers) current.
-awk -v table="$OUT/latest.md" -v stamp="$(head -1 "$OUT/latest.txt" | sed 's/^# //')" '
-  /<!-- bench:begin -->/ { print; print ""; print "_" stamp "_"; print ""; while ((getline line < table) > 0) print line; skip = 1; next }
-  /<!-- bench:end -->/ { print ""; skip = 0 }
-  !skip { print }' README.md >"$WORK/README.md" && mv "$WORK/README.md" README.md
+# The tables also go into bench/README.md (between its bench:begin and bench:end markers),
+# so the performance doc always shows the latest run.
+"$BIN/benchtable" -doc bench/README.md "$OUT/latest.txt" | tee "$OUT/latest.md"
 echo >&2
-echo "bench: wrote $OUT/latest.txt (benchstat $OUT/latest.txt) and $OUT/latest.md" >&2
+echo "bench: wrote $OUT/latest.txt (benchstat $OUT/latest.txt), $OUT/latest.md and bench/README.md" >&2

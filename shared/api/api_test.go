@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -427,7 +428,7 @@ func TestPagination(t *testing.T) {
 func TestConcurrentPatchesOneWins(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			e := newEnv(t, func(c *clients) { c.ddb = &atomicWrites{DynamoDB: c.ddb} })
+			e := newEnv(t, testenv.AtomicWrites)
 			app := newAppID()
 			tok := token(t, []string{app})
 			id, _, _ := e.create(viaEvent, app, tok, nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
+	"github.com/namiml/mparticle-bridge/shared/controlcenter"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -191,11 +192,11 @@ func TestEverySpecOperationIsServed(t *testing.T) {
 func TestSpecDocumentsTheRules(t *testing.T) {
 	doc := loadSpec(t)
 	s := doc.Components.Schemas
-	if got := s["Name"].Value.MaxLength; got == nil || *got != api.MaxNameRunes {
-		t.Errorf("Name.maxLength = %v, want %d", got, api.MaxNameRunes)
+	if got := s["Name"].Value.MaxLength; got == nil || *got != controlcenter.MaxNameRunes {
+		t.Errorf("Name.maxLength = %v, want %d", got, controlcenter.MaxNameRunes)
 	}
 	cred := s["CredentialsInput"].Value.Properties["key"].Value
-	if cred.MinLength != api.MinCredentialLen || cred.MaxLength == nil || *cred.MaxLength != api.MaxCredentialLen {
+	if cred.MinLength != controlcenter.MinCredentialLen || cred.MaxLength == nil || *cred.MaxLength != controlcenter.MaxCredentialLen {
 		t.Errorf("credential length bounds %d..%v", cred.MinLength, cred.MaxLength)
 	}
 	var enum []string
@@ -219,7 +220,7 @@ func TestSpecDocumentsTheRules(t *testing.T) {
 		}
 	}
 	limit := doc.Paths.Find("/v1/apps/{app_id}/integrations/mparticle").Get.Parameters.GetByInAndName("query", "limit").Schema.Value
-	if limit.Max == nil || int(*limit.Max) != api.MaxLimit || limit.Default != float64(api.DefaultLimit) {
+	if limit.Max == nil || int(*limit.Max) != controlcenter.MaxPageSize || limit.Default != float64(api.DefaultLimit) {
 		t.Errorf("limit schema max %v default %v", limit.Max, limit.Default)
 	}
 	if got := s["Cursor"].Value.Pattern; got != integrationstore.CursorPattern {
@@ -263,7 +264,7 @@ func TestSpecDocumentsTheRules(t *testing.T) {
 	}
 }
 
-// TestSpecStatesTheInputRules holds the schema patterns of name and pod to the handler's
+// TestSpecStatesTheInputRules holds the schema patterns of name and pod to the service's
 // own checks, on the values where they could part: every kind of white space and control
 // character, letter case, and look-alike letters.
 func TestSpecStatesTheInputRules(t *testing.T) {
@@ -277,14 +278,15 @@ func TestSpecStatesTheInputRules(t *testing.T) {
 		}
 	}
 	for _, n := range names {
-		_, aerr := api.CheckName(n)
+		_, aerr := controlcenter.ValidatePatch(controlcenter.Input{Name: &n})
 		if specErr := name.VisitJSON(n); (specErr == nil) != (aerr == nil) {
 			t.Errorf("name %+q: spec says %v, API says %v", n, specErr, aerr)
 		}
 	}
 	pod := doc.Components.Schemas["PodInput"].Value
 	for _, p := range []string{"", "US1", "us1", "uS2", "Eu1", "au1", "US3", "US", "US11", " US1", "US1 ", "u\u017f1", "\u0130u1", "EU1\n", "us-1"} {
-		_, ok := api.CanonicalPod(p)
+		_, perr := controlcenter.ValidatePatch(controlcenter.Input{Pod: &p})
+		ok := perr == nil
 		if specErr := pod.VisitJSON(p); (specErr == nil) != ok {
 			t.Errorf("pod %+q: spec says %v, API accepts %v", p, specErr, ok)
 		}

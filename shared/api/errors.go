@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/namiml/mparticle-bridge/shared/controlcenter"
 )
 
 // Error codes of the {"error": {"code", "message", "field"}} body (see openapi.yaml).
@@ -62,16 +65,60 @@ func badRequest(code, field, format string, args ...any) *apiError {
 	return errorf(http.StatusBadRequest, code, field, format, args...)
 }
 
-func invalid(field, format string, args ...any) *apiError {
-	return errorf(http.StatusUnprocessableEntity, CodeValidation, field, format, args...)
-}
-
 func notFound() *apiError {
 	return errorf(http.StatusNotFound, CodeNotFound, "", "not found")
 }
 
 func internal(cause error) *apiError {
 	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error", cause: cause}
+}
+
+func badCursor() *apiError {
+	return badRequest(CodeInvalidParameter, "next", "next must be the next token of a page")
+}
+
+// stale is 412, with the integration's current ETag when it is known.
+func stale(current int64) *apiError {
+	aerr := errorf(http.StatusPreconditionFailed, CodePreconditionFailed, "If-Match",
+		"the integration has changed since it was read; GET it again and retry")
+	if current > 0 {
+		aerr.headers = map[string]string{"ETag": etag(current)}
+	}
+	return aerr
+}
+
+// fromDomain maps an outcome of package controlcenter onto the response the caller gets.
+// It is the one place that does: every handler passes the service's errors through it.
+func fromDomain(err error) *apiError {
+	var (
+		verr *controlcenter.ValidationError
+		perr *controlcenter.PreconditionError
+	)
+	switch {
+	case errors.As(err, &verr):
+		code := CodeValidation
+		if errors.Is(err, controlcenter.ErrLegacyScope) {
+			code = CodeLegacyScope
+		}
+		return errorf(http.StatusUnprocessableEntity, code, verr.Field, "%s", verr.Message)
+	case errors.Is(err, controlcenter.ErrNotFound):
+		return notFound()
+	case errors.As(err, &perr):
+		return stale(perr.Current)
+	case errors.Is(err, controlcenter.ErrPreconditionFailed):
+		return stale(0)
+	case errors.Is(err, controlcenter.ErrConflict):
+		return &apiError{Status: http.StatusConflict, Code: CodeConflict, Message: "an integration with this id already exists; retry", cause: err}
+	case errors.Is(err, controlcenter.ErrBadCursor):
+		return badCursor()
+	case errors.Is(err, controlcenter.ErrCleanupPending):
+		return &apiError{
+			Status: http.StatusInternalServerError, Code: CodeCleanupPending, cause: err,
+			Message: "the integration was deleted but its credentials could not be scheduled for deletion; retry the DELETE",
+		}
+	default:
+		return internal(err)
+	}
 }
 
 // errorBody is the JSON error envelope.

@@ -9,12 +9,14 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
-	"github.com/namiml/mparticle-bridge/shared/secretstore"
+	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
 // errInjected is what a failing AWS call returns; its text must never reach a client.
@@ -60,86 +62,25 @@ func (f *faults) check(op string) error {
 	return nil
 }
 
-type faultyDDB struct {
-	integrationstore.DynamoDB
-	f *faults
+// inject is a newEnv option: the handler's AWS calls go through check, by operation name,
+// before the SDK sends them (and so before its retries).
+func (f *faults) inject(cfg *aws.Config) {
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("injectFaults",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if err := f.check(awsmiddleware.GetOperationName(ctx)); err != nil {
+					return middleware.InitializeOutput{}, middleware.Metadata{}, err
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	})
 }
 
-func (d faultyDDB) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	if err := d.f.check("PutItem"); err != nil {
-		return nil, err
-	}
-	return d.DynamoDB.PutItem(ctx, in, o...)
-}
-
-func (d faultyDDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	if err := d.f.check("GetItem"); err != nil {
-		return nil, err
-	}
-	return d.DynamoDB.GetItem(ctx, in, o...)
-}
-
-func (d faultyDDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	if err := d.f.check("UpdateItem"); err != nil {
-		return nil, err
-	}
-	return d.DynamoDB.UpdateItem(ctx, in, o...)
-}
-
-func (d faultyDDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	if err := d.f.check("DeleteItem"); err != nil {
-		return nil, err
-	}
-	return d.DynamoDB.DeleteItem(ctx, in, o...)
-}
-
-func (d faultyDDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	if err := d.f.check("Query"); err != nil {
-		return nil, err
-	}
-	return d.DynamoDB.Query(ctx, in, o...)
-}
-
-type faultySM struct {
-	secretstore.SecretsManager
-	f *faults
-}
-
-func (s faultySM) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	if err := s.f.check("CreateSecret"); err != nil {
-		return nil, err
-	}
-	return s.SecretsManager.CreateSecret(ctx, in, o...)
-}
-
-func (s faultySM) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	if err := s.f.check("PutSecretValue"); err != nil {
-		return nil, err
-	}
-	return s.SecretsManager.PutSecretValue(ctx, in, o...)
-}
-
-func (s faultySM) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	if err := s.f.check("UpdateSecretVersionStage"); err != nil {
-		return nil, err
-	}
-	return s.SecretsManager.UpdateSecretVersionStage(ctx, in, o...)
-}
-
-func (s faultySM) DeleteSecret(ctx context.Context, in *secretsmanager.DeleteSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error) {
-	if err := s.f.check("DeleteSecret"); err != nil {
-		return nil, err
-	}
-	return s.SecretsManager.DeleteSecret(ctx, in, o...)
-}
-
+// faultyEnv is an env whose AWS calls fail when armed. Faults come before the serialised
+// writes, so a hook may itself write through the handler.
 func faultyEnv(t *testing.T) (*env, *faults) {
 	f := &faults{before: map[string]func(){}}
-	e := newEnv(t, func(c *clients) {
-		c.ddb = faultyDDB{DynamoDB: &atomicWrites{DynamoDB: c.ddb}, f: f}
-		c.sm = faultySM{SecretsManager: c.sm, f: f}
-	})
-	return e, f
+	return newEnv(t, f.inject, testenv.AtomicWrites), f
 }
 
 // wantInternal checks a 500 that says nothing about the cause.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,10 +23,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
+	"github.com/namiml/mparticle-bridge/shared/app"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
-	"github.com/namiml/mparticle-bridge/shared/secretstore"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
@@ -82,13 +83,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// clients lets a test put fault-injecting wrappers around the AWS clients.
-type clients struct {
-	ddb integrationstore.DynamoDB
-	sm  secretstore.SecretsManager
-}
-
-func newEnv(t *testing.T, wrap ...func(*clients)) *env {
+// newEnv builds the handler as the Lambda does (app.NewIntegrations) over the package's moto
+// stack. Each option adjusts the AWS config of the handler's clients only (the test's own
+// clients, which check the outcome, are left alone), e.g. to inject faults.
+func newEnv(t *testing.T, opts ...func(*aws.Config)) *env {
 	t.Helper()
 	cfg := testenv.Config(t)
 	stackOnce.Do(func() {
@@ -99,18 +97,18 @@ func newEnv(t *testing.T, wrap ...func(*clients)) *env {
 	}
 	e := &env{t: t, ddb: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
 		prefix: "apitest-" + uuid.NewString()[:8] + "/", logs: &syncBuffer{}}
-	c := &clients{ddb: e.ddb, sm: e.sm}
-	for _, w := range wrap {
-		w(c)
+	handlerCfg := cfg.Copy()
+	handlerCfg.APIOptions = slices.Clone(cfg.APIOptions)
+	for _, o := range opts {
+		o(&handlerCfg)
 	}
 	e.store = integrationstore.New(e.ddb, stackOut.Names.IntegrationsTable)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.h = api.New(api.Config{
-		Store:   integrationstore.New(c.ddb, stackOut.Names.IntegrationsTable),
-		Secrets: secretstore.New(c.sm, e.prefix),
-		Logger:  log,
-	})
+	settings := map[string]string{"INTEGRATIONS_TABLE": stackOut.Names.IntegrationsTable, "SECRETS_PREFIX": e.prefix}
 	var err error
+	if e.h, err = app.NewIntegrations(handlerCfg, func(k string) string { return settings[k] }, log); err != nil {
+		t.Fatal(err)
+	}
 	if e.verifier, err = devauth.NewDevVerifier(devKey); err != nil {
 		t.Fatal(err)
 	}
@@ -375,32 +373,6 @@ func (e *env) secretScheduledForDeletion(appID, id string) bool {
 		e.t.Fatalf("describe secret: %v", err)
 	}
 	return out.DeletedDate != nil
-}
-
-// atomicWrites makes moto's DynamoDB writes atomic, as DynamoDB's are: moto evaluates a
-// condition and applies the write without a lock, so two concurrent conditional writes can
-// both pass. The wrapper decides nothing; it only serialises the emulator's writes.
-type atomicWrites struct {
-	integrationstore.DynamoDB
-	mu sync.Mutex
-}
-
-func (a *atomicWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.DynamoDB.PutItem(ctx, in, opts...)
-}
-
-func (a *atomicWrites) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.DynamoDB.UpdateItem(ctx, in, opts...)
-}
-
-func (a *atomicWrites) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.DynamoDB.DeleteItem(ctx, in, opts...)
 }
 
 // ifMatch returns the headers of a request with that If-Match value.

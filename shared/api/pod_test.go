@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 // TestPodOnPatch: a pod and a key that contradict each other are refused whichever of the
@@ -73,7 +73,7 @@ func TestPodOnPatch(t *testing.T) {
 				}
 			}
 			// What the Forwarder reads: "" for the partner endpoint.
-			if it, err := e.item(app, id); err != nil || it.Pod != integration.PodPartner || it.KeyPod != "" {
+			if it, err := e.item(app, id); err != nil || it.Pod != mparticle.PodPartner || it.KeyPod != "" {
 				t.Fatalf("stored pod %q key pod %q (%v)", it.Pod, it.KeyPod, err)
 			}
 		})
@@ -94,7 +94,7 @@ func TestStoredPodBeforeThePartnerDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.Pod, old.KeyPod = integration.PodUS1, ""
+	old.Pod, old.KeyPod = mparticle.PodUS1, ""
 	if err := e.store.Update(context.Background(), &old, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestStoredPodBeforeThePartnerDefault(t *testing.T) {
 	if r := patch(`{"name":"still US1","enabled":false}`); r.status != http.StatusOK || r.json(t)["pod"] != "US1" {
 		t.Fatalf("edit: %d %s", r.status, r.body)
 	}
-	if it, _ := e.item(app, id); it.Pod != integration.PodUS1 {
+	if it, _ := e.item(app, id); it.Pod != mparticle.PodUS1 {
 		t.Fatalf("stored pod %q after an unrelated edit", it.Pod)
 	}
 	// A new key is checked against the stored pod.
@@ -129,7 +129,7 @@ func TestStoredPodBeforeThePartnerDefault(t *testing.T) {
 	if got := r.json(t); r.status != http.StatusOK || got["pod"] != nil || got["endpoint"] != "partner" {
 		t.Fatalf("to partner: %d %s", r.status, r.body)
 	}
-	if it, _ := e.item(app, id); it.Pod != integration.PodPartner {
+	if it, _ := e.item(app, id); it.Pod != mparticle.PodPartner {
 		t.Fatalf("stored pod %q after moving to the partner endpoint", it.Pod)
 	}
 }

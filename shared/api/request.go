@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -14,6 +15,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/namiml/mparticle-bridge/shared/controlcenter"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 )
 
 // MaxBodyBytes bounds a request body.
@@ -102,27 +106,6 @@ func nameOr(field, fallback string) string {
 	return field
 }
 
-// credentialsInput is the write-only credentials member.
-type credentialsInput struct {
-	Key    string
-	Secret string
-}
-
-// input is a create or patch body: a nil pointer (or nil Events) means "absent". A pod
-// sent as null reads as "" (the partner endpoint).
-type input struct {
-	Name             *string
-	Enabled          *bool
-	Scope            *string
-	AppPlatformID    *string
-	Platform         *string
-	Pod              *string
-	CustomerIDSource *string
-	Events           []string
-	Credentials      *credentialsInput
-	AllowLegacyScope *bool
-}
-
 func sortedNames(m map[string]json.RawMessage) []string {
 	names := make([]string, 0, len(m))
 	for k := range m {
@@ -140,9 +123,10 @@ var readOnly = map[string]bool{
 }
 
 // decodeInput strictly decodes a create/patch body: unknown members, wrong types and nulls
-// (but for pod, where null is the partner endpoint) are refused with the member's name.
-func decodeInput(b []byte) (input, *apiError) {
-	var in input
+// (but for pod, where null is the partner endpoint, "") are refused with the member's name.
+// An absent member stays nil.
+func decodeInput(b []byte) (controlcenter.Input, *apiError) {
+	var in controlcenter.Input
 	m, aerr := object(b, "")
 	if aerr != nil {
 		return in, aerr
@@ -217,7 +201,10 @@ func decodeStrings(raw json.RawMessage, field string) ([]string, *apiError) {
 	return v, nil
 }
 
-func decodeCredentials(raw json.RawMessage) (*credentialsInput, *apiError) {
+// decodeCredentials reads the write-only credentials member. The key and the secret are
+// decoded as plain strings, member by member, and become feedcreds.Credentials at once, so
+// from here on they never print.
+func decodeCredentials(raw json.RawMessage) (*feedcreds.Credentials, *apiError) {
 	if isNull(raw) {
 		return nil, badRequest(CodeInvalidType, "credentials", "credentials must be an object")
 	}
@@ -225,7 +212,7 @@ func decodeCredentials(raw json.RawMessage) (*credentialsInput, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	var c credentialsInput
+	var c feedcreds.Credentials
 	for _, name := range sortedNames(m) {
 		field := "credentials." + name
 		var s *string
@@ -317,10 +304,10 @@ func parseEntityTags(v string) (strong []string, ok bool) {
 	}
 }
 
-// matches evaluates the condition against the integration's current version, with the
+// Matches evaluates the condition against the integration's current version, with the
 // strong comparison RFC 9110 requires for If-Match: "*" matches any integration that exists,
 // a tag only the exact current ETag ("01" is not "1").
-func (p precondition) matches(version int64) bool {
+func (p precondition) Matches(version int64) bool {
 	if p.any {
 		return true
 	}
@@ -343,4 +330,15 @@ func query(req *events.APIGatewayV2HTTPRequest) (url.Values, *apiError) {
 		q.Set(k, v)
 	}
 	return q, nil
+}
+
+// maxEchoedValueLen bounds a caller-supplied value quoted in a message.
+const maxEchoedValueLen = 64
+
+// echo quotes a caller-supplied value for a message, bounded in length.
+func echo(s string) string {
+	if len(s) > maxEchoedValueLen {
+		s = s[:maxEchoedValueLen] + "…"
+	}
+	return fmt.Sprintf("%q", s)
 }

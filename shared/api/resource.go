@@ -5,6 +5,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 // HealthUnknown is reported until the Forwarder has recorded a delivery outcome.
@@ -69,7 +70,7 @@ func toResource(in integration.Integration) resource {
 	if r.Events == nil {
 		r.Events = []event.Type{}
 	}
-	if in.Pod != integration.PodPartner {
+	if in.Pod != mparticle.PodPartner {
 		pod := in.Pod
 		r.Pod, r.Endpoint = &pod, EndpointPod
 	}

@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
-	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/secretstore"
 )
 
 // ForwarderSettings is the forwarder's configuration, read from the environment the template sets.
@@ -151,7 +151,7 @@ func NewForwarder(ctx context.Context, awsCfg aws.Config, getenv func(string) st
 	}
 	return forwarder.New(forwarder.Deps{
 		Integrations: integration.NewCache(store, s.IntegrationsTTL),
-		Credentials:  feedcreds.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
+		Credentials:  secretstore.NewCache(secretsmanager.NewFromConfig(awsCfg), s.CredentialsTTL),
 		Uploader:     client,
 		DeadLetters:  &forwarder.SQSDeadLetters{API: sqsClient, QueueURL: s.DLQURL},
 		Health:       store,

@@ -1,12 +1,16 @@
 package event
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
+)
 
 // BenchmarkDecode measures decoding and validating one SQS message body of each type (the
-// sample events of testdata/), the forwarder's first step per message.
+// sample events of package eventtest), the forwarder's first step per message.
 func BenchmarkDecode(b *testing.B) {
 	for _, typ := range AllTypes {
-		body := sample(b, typ)
+		body := eventtest.Sample(typ)
 		b.Run(string(typ), func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

@@ -3,36 +3,18 @@ package event
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 )
 
-func sample(t testing.TB, typ Type) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", string(typ)+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// edit decodes a sample into a generic map, applies fn and re-encodes it.
+// edit is the sample of typ, changed by fn, as a message body.
 func edit(t testing.TB, typ Type, fn func(m map[string]any)) []byte {
 	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(sample(t, typ), &m); err != nil {
-		t.Fatal(err)
-	}
-	fn(m)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return []byte(eventtest.Body(t, typ, fn))
 }
 
 func obj(m map[string]any, key string) map[string]any { return m[key].(map[string]any) }
@@ -40,7 +22,7 @@ func obj(m map[string]any, key string) map[string]any { return m[key].(map[strin
 func TestDecodeSamples(t *testing.T) {
 	for _, typ := range AllTypes {
 		t.Run(string(typ), func(t *testing.T) {
-			ev, err := Decode(sample(t, typ))
+			ev, err := Decode(eventtest.Sample(typ))
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
@@ -58,7 +40,7 @@ func TestDecodeSamples(t *testing.T) {
 }
 
 func TestDecodeFields(t *testing.T) {
-	ev, err := Decode(sample(t, DeviceTransaction))
+	ev, err := Decode(eventtest.Sample(DeviceTransaction))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +152,7 @@ func TestDecodeAbsentVersusEmpty(t *testing.T) {
 			}
 		})
 	}
-	ev, err := Decode(sample(t, SubscriptionRenewed))
+	ev, err := Decode(eventtest.Sample(SubscriptionRenewed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +209,7 @@ func TestDecodeInvalid(t *testing.T) {
 	for i := range huge {
 		huge[i] = ' '
 	}
-	copy(huge, sample(t, DeviceImpression))
+	copy(huge, eventtest.Sample(DeviceImpression))
 	long := strings.Repeat("x", MaxIDLen+1)
 	noUser := func(typ Type, fn func(m map[string]any)) []byte {
 		return edit(t, typ, func(m map[string]any) {
@@ -240,7 +222,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"empty body", nil, "", "empty"},
 		{"too large", huge, "", "exceeds 262144 bytes"},
 		{"not json", []byte(`{"id": `), "", "not valid JSON"},
-		{"trailing garbage", append(sample(t, DeviceImpression), 'x'), "", "not valid JSON"},
+		{"trailing garbage", append(eventtest.Sample(DeviceImpression), 'x'), "", "not valid JSON"},
 		{"array", []byte(`[]`), "", "JSON object"},
 		{"string", []byte(`"x"`), "", "JSON object"},
 		{"number", []byte(`12`), "", "JSON object"},

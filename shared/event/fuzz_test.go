@@ -5,6 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 )
 
 // FuzzDecode: Decode never panics, and either returns an event that validates and re-encodes
@@ -12,7 +14,7 @@ import (
 // degraded field it reports is one of Fields, so metrics stay bounded.
 func FuzzDecode(f *testing.F) {
 	for _, typ := range AllTypes {
-		f.Add(sample(f, typ))
+		f.Add(eventtest.Sample(typ))
 	}
 	for _, s := range []string{
 		``, `null`, `[]`, `{}`, `{"id":1}`, `{"type":"device.impression"}`,

@@ -1,108 +1,56 @@
-// Package feedcreds reads each integration's mParticle server-to-server key and secret
-// from Secrets Manager and caches them per container, so a busy feed costs about one
-// secret read per TTL rather than one per message.
+// Package feedcreds is an mParticle input feed's server-to-server key and secret: the one
+// type that carries them from the Integrations API's request body to Secrets Manager, and
+// from Secrets Manager to the Authorization header of an upload. It has no AWS dependency,
+// so the mParticle client and the domain packages can share it.
+//
+// Credentials never show their values: every way Go code turns a value into text (fmt with
+// any verb, slog, encoding/json, encoding.TextMarshaler users) prints Redacted instead, even
+// when the credentials sit inside another struct or an error message. Code that needs the
+// values reads the fields; code that stores them writes its own format (secretstore).
 package feedcreds
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
-	"github.com/namiml/mparticle-bridge/shared/ttlcache"
+	"io"
+	"log/slog"
 )
 
-// Credentials is a feed's server-to-server key and secret. Its String and GoString methods
-// redact both, so a stray %v in a log line cannot leak them.
+// Redacted is what Credentials print as, and what the mParticle client puts in place of a
+// credential that a server or transport message echoes back.
+const Redacted = "[redacted]"
+
+// Credentials are a feed's server-to-server key and secret.
 type Credentials struct {
-	Key    string `json:"key"`
-	Secret string `json:"secret"`
+	Key    string
+	Secret string
 }
 
-func (Credentials) String() string   { return "credentials{redacted}" }
-func (Credentials) GoString() string { return "credentials{redacted}" }
+// Complete reports whether both the key and the secret are set: mParticle refuses a
+// request with either missing, so neither is stored nor sent without the other.
+func (c Credentials) Complete() bool { return c.Key != "" && c.Secret != "" }
 
-// ErrNotFound: the secret does not exist (deleted, or never written).
-var ErrNotFound = errors.New("credentials: secret not found")
+// Format handles every fmt verb, %d and %x included, which a String method alone would
+// leave to print the fields.
+func (Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, Redacted) }
 
-// ErrMalformed: the secret exists but is not {"key","secret"} with both set.
-var ErrMalformed = errors.New("credentials: secret is not a JSON object with key and secret")
+func (Credentials) String() string               { return Redacted }
+func (Credentials) GoString() string             { return Redacted }
+func (Credentials) LogValue() slog.Value         { return slog.StringValue(Redacted) }
+func (Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+func (Credentials) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
 
-// SecretsAPI is the part of Secrets Manager this package uses.
-type SecretsAPI interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
+var errImplicitDecode = errors.New("feedcreds: credentials are not decoded from JSON implicitly; read the key and secret as strings and build Credentials")
 
-// Parse decodes a secret string. Errors never include the value.
-func Parse(s string) (Credentials, error) {
-	var c Credentials
-	if err := json.Unmarshal([]byte(s), &c); err != nil {
-		return Credentials{}, ErrMalformed
-	}
-	if c.Key == "" || c.Secret == "" {
-		return Credentials{}, ErrMalformed
-	}
-	return c, nil
-}
+// UnmarshalJSON refuses: JSON that holds credentials (a request body, a secret's value) is
+// read through an explicit type of plain strings, so decoding can never depend on field
+// names of this type, and a struct that embeds Credentials cannot be filled by accident.
+func (*Credentials) UnmarshalJSON([]byte) error { return errImplicitDecode }
 
-// Cache is a per-container TTL cache of credentials by secret id and version. Concurrent
-// misses for the same secret share one read.
-type Cache struct {
-	api   SecretsAPI
-	cache *ttlcache.Cache[Credentials]
-}
-
-// NewCache returns a cache that keeps each secret for ttl.
-func NewCache(api SecretsAPI, ttl time.Duration) *Cache {
-	return &Cache{api: api, cache: ttlcache.New[Credentials](ttl)}
-}
-
-// Get returns the credentials stored in the secret id (a name or ARN), at versionID when
-// set (the version the integration item points to), else the AWSCURRENT version.
-func (c *Cache) Get(ctx context.Context, id, versionID string) (Credentials, error) {
-	return c.cache.Get(ctx, id+"\x00"+versionID, func(ctx context.Context) (Credentials, error) {
-		return c.read(ctx, id, versionID)
-	})
-}
-
-// Invalidate drops the cached values of secret id (every version), so the next Get reads
-// the secret again (after mParticle refused it: the secret may have been rotated).
-func (c *Cache) Invalidate(id string) {
-	prefix := id + "\x00"
-	c.cache.Invalidate(func(key string) bool { return strings.HasPrefix(key, prefix) })
-}
-
-// Reads returns how many secret reads the cache has made (for tests and metrics).
-func (c *Cache) Reads() int64 { return c.cache.Loads() }
-
-func (c *Cache) read(ctx context.Context, id, versionID string) (Credentials, error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}
-	if versionID != "" {
-		in.VersionId = aws.String(versionID)
-	} else {
-		// Explicit: a staged (not yet promoted) rotation must never be read.
-		in.VersionStage = aws.String("AWSCURRENT")
-	}
-	out, err := c.api.GetSecretValue(ctx, in)
-	if err != nil {
-		var nf *smtypes.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return Credentials{}, fmt.Errorf("read secret %q: %w", id, ErrNotFound)
-		}
-		return Credentials{}, fmt.Errorf("read secret %q: %w", id, err)
-	}
-	if out.SecretString == nil {
-		return Credentials{}, fmt.Errorf("read secret %q: %w", id, ErrMalformed)
-	}
-	creds, err := Parse(*out.SecretString)
-	if err != nil {
-		return Credentials{}, fmt.Errorf("read secret %q: %w", id, err)
-	}
-	return creds, nil
-}
+// Errors of reading a feed's stored credentials, wrapped by the store that reads them.
+var (
+	// ErrNotFound: there are no stored credentials (the secret was deleted, or never written).
+	ErrNotFound = errors.New("feedcreds: credentials not found")
+	// ErrMalformed: what is stored is not a key and a secret, both set.
+	ErrMalformed = errors.New("feedcreds: stored value is not a key and a secret")
+)

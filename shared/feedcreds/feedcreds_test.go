@@ -1,192 +1,106 @@
 package feedcreds
 
 import (
-	"context"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
-	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
 
-type fakeSecrets struct {
-	mu     sync.Mutex
-	values map[string]string
-	calls  atomic.Int64
-	delay  time.Duration
-}
+const (
+	testKey    = "us2-KEY-VALUE-7f3a9c1e"
+	testSecret = "SECRET-VALUE-Q8wZ4xN2"
+)
 
-func (f *fakeSecrets) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	f.calls.Add(1)
-	if f.delay > 0 {
-		time.Sleep(f.delay)
+// Every way a value becomes text must leave the key and the secret out: fmt with any verb,
+// slog's handlers, encoding/json and TextMarshaler users, nested in other values, behind a
+// pointer, and inside an error.
+func TestEverySurfaceRedacts(t *testing.T) {
+	c := Credentials{Key: testKey, Secret: testSecret}
+	type feed struct {
+		ID    string
+		Creds Credentials
+		Ptr   *Credentials
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	v, ok := f.values[*in.SecretId]
-	if !ok {
-		return nil, &smtypes.ResourceNotFoundException{Message: aws.String("no such secret")}
+	nested := feed{ID: "feed-1", Creds: c, Ptr: &c}
+
+	surfaces := map[string]func() (string, error){}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%T %[1]v", "%10.3s", "%-v"} {
+		surfaces["fmt "+verb] = func() (string, error) { return fmt.Sprintf(verb, c), nil }
+		surfaces["fmt "+verb+" pointer"] = func() (string, error) { return fmt.Sprintf(verb, &c), nil }
+		surfaces["fmt "+verb+" nested"] = func() (string, error) { return fmt.Sprintf(verb, nested), nil }
+		surfaces["fmt "+verb+" slice"] = func() (string, error) { return fmt.Sprintf(verb, []Credentials{c}), nil }
 	}
-	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(v)}, nil
-}
-
-func (f *fakeSecrets) set(id, v string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.values[id] = v
-}
-
-func TestCacheHonoursTTLAndInvalidate(t *testing.T) {
-	f := &fakeSecrets{values: map[string]string{"s1": `{"key":"k1","secret":"sec1"}`}}
-	c := NewCache(f, time.Minute)
-	now := time.Unix(1000, 0)
-	c.cache.Now = func() time.Time { return now }
-	ctx := context.Background()
-
-	for i := 0; i < 5; i++ {
-		got, err := c.Get(ctx, "s1", "")
-		if err != nil || got.Key != "k1" || got.Secret != "sec1" {
-			t.Fatalf("get: %v %v", got.Key, err)
+	surfaces["fmt Sprint"] = func() (string, error) { return fmt.Sprint(c, &c, nested), nil }
+	surfaces["fmt Sprintln"] = func() (string, error) { return fmt.Sprintln(c, &c, nested), nil }
+	surfaces["error"] = func() (string, error) {
+		return fmt.Errorf("upload with %v failed: %w", c, errors.New("refused")).Error(), nil
+	}
+	surfaces["error with %+v of a struct"] = func() (string, error) { return fmt.Errorf("feed %+v", nested).Error(), nil }
+	surfaces["String"] = func() (string, error) { return c.String() + c.GoString(), nil }
+	surfaces["json"] = func() (string, error) { b, err := json.Marshal(c); return string(b), err }
+	surfaces["json pointer"] = func() (string, error) { b, err := json.Marshal(&c); return string(b), err }
+	surfaces["json nested"] = func() (string, error) { b, err := json.Marshal(nested); return string(b), err }
+	surfaces["json map"] = func() (string, error) { b, err := json.Marshal(map[string]any{"c": c}); return string(b), err }
+	surfaces["text"] = func() (string, error) { b, err := c.MarshalText(); return string(b), err }
+	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
+		"slog json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+		"slog text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+	} {
+		surfaces[name] = func() (string, error) {
+			var buf bytes.Buffer
+			log := slog.New(h(&buf))
+			log.Info("x", "creds", c, "ptr", &c, "nested", nested, slog.Group("g", "c", c))
+			log.With("creds", c).Info("with", slog.Any("any", c))
+			return buf.String(), nil
 		}
 	}
-	if n := f.calls.Load(); n != 1 {
-		t.Fatalf("reads within TTL = %d, want 1", n)
-	}
-	f.set("s1", `{"key":"k2","secret":"sec2"}`)
-	now = now.Add(59 * time.Second)
-	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k1" {
-		t.Fatalf("value refreshed before TTL: %s", got.Key)
-	}
-	now = now.Add(2 * time.Second)
-	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k2" {
-		t.Fatalf("value not refreshed after TTL: %s", got.Key)
-	}
-	f.set("s1", `{"key":"k3","secret":"sec3"}`)
-	c.Invalidate("s1")
-	if got, _ := c.Get(ctx, "s1", ""); got.Key != "k3" {
-		t.Fatalf("invalidate did not force a read: %s", got.Key)
-	}
-	if n := f.calls.Load(); n != 3 {
-		t.Fatalf("reads = %d, want 3", n)
-	}
-}
 
-func TestCacheSharesConcurrentMisses(t *testing.T) {
-	f := &fakeSecrets{values: map[string]string{"s": `{"key":"k","secret":"s"}`}, delay: 20 * time.Millisecond}
-	c := NewCache(f, time.Minute)
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.Get(context.Background(), "s", ""); err != nil {
-				t.Error(err)
+	for name, render := range surfaces {
+		t.Run(name, func(t *testing.T) {
+			out, err := render()
+			if err != nil {
+				t.Fatal(err)
 			}
-		}()
-	}
-	wg.Wait()
-	if n := f.calls.Load(); n != 1 {
-		t.Fatalf("concurrent misses made %d reads, want 1", n)
-	}
-}
-
-func TestCacheErrors(t *testing.T) {
-	const secretValue = "very-secret-value"
-	f := &fakeSecrets{values: map[string]string{
-		"bad-json":  "not json " + secretValue,
-		"no-secret": `{"key":"k","secret":""}`,
-	}}
-	c := NewCache(f, time.Minute)
-	tests := []struct {
-		id   string
-		want error
-	}{
-		{"missing", ErrNotFound},
-		{"bad-json", ErrMalformed},
-		{"no-secret", ErrMalformed},
-	}
-	for _, tt := range tests {
-		t.Run(tt.id, func(t *testing.T) {
-			_, err := c.Get(context.Background(), tt.id, "")
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
+			if strings.Contains(out, testKey) || strings.Contains(out, testSecret) ||
+				strings.Contains(out, "KEY-VALUE") || strings.Contains(out, "SECRET-VALUE") {
+				t.Fatalf("credentials leaked: %s", out)
 			}
-			if strings.Contains(err.Error(), secretValue) {
-				t.Fatal("error leaks the secret value")
+			if !strings.Contains(out, Redacted) && !strings.Contains(out, fmt.Sprintf("%x", Redacted)) &&
+				!strings.Contains(out, fmt.Sprintf("%X", Redacted)) {
+				t.Fatalf("no placeholder in %q", out)
 			}
 		})
 	}
-	// A failed read is not cached: once the secret appears it is used.
-	f.set("missing", `{"key":"k","secret":"s"}`)
-	if _, err := c.Get(context.Background(), "missing", ""); err != nil {
-		t.Fatalf("failed read was cached: %v", err)
+}
+
+// JSON holding credentials is read through plain strings, never straight into the type.
+func TestNotDecodedImplicitly(t *testing.T) {
+	var c Credentials
+	if err := json.Unmarshal([]byte(`{"Key":"k","Secret":"s"}`), &c); err == nil || c != (Credentials{}) {
+		t.Fatalf("decoded %v (err %v), want a refusal", c.Key != "", err)
+	}
+	var holder struct{ C Credentials }
+	if err := json.Unmarshal([]byte(`{"C":{"Key":"k","Secret":"s"}}`), &holder); err == nil {
+		t.Fatal("a struct holding Credentials was decoded")
 	}
 }
 
-func TestCredentialsNeverFormatted(t *testing.T) {
-	c := Credentials{Key: "the-key", Secret: "the-secret"}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%v %+v %#v %s", c, c, c, c)} {
-		if strings.Contains(s, "the-key") || strings.Contains(s, "the-secret") {
-			t.Fatalf("formatting leaks credentials: %s", s)
+func TestComplete(t *testing.T) {
+	for _, tc := range []struct {
+		c    Credentials
+		want bool
+	}{
+		{Credentials{Key: "k", Secret: "s"}, true},
+		{Credentials{Key: "k"}, false},
+		{Credentials{Secret: "s"}, false},
+		{Credentials{}, false},
+	} {
+		if got := tc.c.Complete(); got != tc.want {
+			t.Errorf("key set %v, secret set %v: Complete() = %v", tc.c.Key != "", tc.c.Secret != "", got)
 		}
-	}
-}
-
-func TestCacheAgainstSecretsManager(t *testing.T) {
-	cfg := testenv.Config(t)
-	sm := secretsmanager.NewFromConfig(cfg)
-	ctx := context.Background()
-	name := fmt.Sprintf("nami-mparticle/test/%d", time.Now().UnixNano())
-	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(name), SecretString: aws.String(`{"key":"mk","secret":"ms"}`),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewCache(sm, time.Minute)
-	for _, id := range []string{name, aws.ToString(out.ARN)} {
-		got, err := c.Get(ctx, id, "")
-		if err != nil || got.Key != "mk" || got.Secret != "ms" {
-			t.Fatalf("get %s: key=%q err=%v", id, got.Key, err)
-		}
-	}
-	if _, err := c.Get(ctx, name+"-absent", ""); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("absent secret: %v", err)
-	}
-}
-
-// A rotation staged but not yet promoted must not be read, and a pinned version is read
-// exactly (the integration item names the version its credentials live in).
-func TestCacheReadsCurrentOrPinnedVersion(t *testing.T) {
-	cfg := testenv.Config(t)
-	sm := secretsmanager.NewFromConfig(cfg)
-	ctx := context.Background()
-	name := fmt.Sprintf("nami-mparticle/test/v-%d", time.Now().UnixNano())
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(name), SecretString: aws.String(`{"key":"old-key","secret":"old"}`),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	staged, err := sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(name), SecretString: aws.String(`{"key":"new-key","secret":"new"}`),
-		VersionStages: []string{"NAMI_PENDING"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewCache(sm, time.Minute)
-	if got, err := c.Get(ctx, name, ""); err != nil || got.Key != "old-key" {
-		t.Fatalf("current version: key=%q err=%v, want old-key", got.Key, err)
-	}
-	if got, err := c.Get(ctx, name, aws.ToString(staged.VersionId)); err != nil || got.Key != "new-key" {
-		t.Fatalf("pinned version: key=%q err=%v, want new-key", got.Key, err)
 	}
 }

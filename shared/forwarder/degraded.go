@@ -41,40 +41,16 @@ func invalidAppID(err error) string {
 	return ""
 }
 
-// settleInvalid decides what happens to the invalid events of one app, given the app's
-// integrations (or the error reading them). An invalid event is dead-lettered, to be looked at
-// and fixed, only when the app has an enabled integration it might have been meant for. An
-// app with none (the queue carries every app's events, most of which use no mParticle feed)
-// would make dead letters and DLQ alarms out of events nobody receives: those are
-// acknowledged, still counted as Invalid and logged with their reason. When the integrations
-// cannot be read, the event is dead-lettered, as if the app had one.
-func (h *Handler) settleInvalid(ctx context.Context, recs []*record, ins []integration.Integration, lookupErr error) (letters []DeadLetter, acknowledged int) {
-	if len(recs) == 0 {
-		return nil, 0
-	}
-	served := lookupErr != nil || slices.ContainsFunc(ins, func(in integration.Integration) bool { return in.Enabled })
+// settleInvalid settles the invalid events of one app, given the app's integrations (or the
+// error reading them). An invalid event is dead-lettered, to be looked at and fixed, only
+// when the app has an enabled integration it might have been meant for. An app with none
+// (the queue carries every app's events, most of which use no mParticle feed) would make
+// dead letters and DLQ alarms out of events nobody receives: those are acknowledged, still
+// counted as Invalid and logged with their reason. When the integrations cannot be read,
+// the event is dead-lettered, as if the app had one.
+func (h *Handler) settleInvalid(ctx context.Context, inv *invocation, recs []*record, ins []integration.Integration, lookupErr error) {
+	unserved := lookupErr == nil && !slices.ContainsFunc(ins, func(in integration.Integration) bool { return in.Enabled })
 	for _, r := range recs {
-		if served {
-			letters = append(letters, h.invalidLetter(ctx, r, r.invalid))
-			continue
-		}
-		acknowledged++
-		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
-			slog.String("message_id", r.msg.MessageId), slog.String("outcome", "invalid_acknowledged"),
-			slog.String("app_id", invalidAppID(r.invalid)), slog.String("reason", r.invalid.Error()),
-			slog.String("why_acknowledged", "the app has no enabled integration"),
-			slog.Int("receive_count", r.receiveCount))
-	}
-	return letters, acknowledged
-}
-
-// invalidLetter logs an invalid event and returns its dead letter.
-func (h *Handler) invalidLetter(ctx context.Context, r *record, err error) DeadLetter {
-	h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "invalid event",
-		slog.String("message_id", r.msg.MessageId), slog.String("outcome", "invalid"),
-		slog.String("reason", err.Error()), slog.Int("receive_count", r.receiveCount))
-	return DeadLetter{
-		MessageID: r.msg.MessageId, Body: r.msg.Body, Kind: FailureInvalidInput,
-		Reason: err.Error(), ReceiveCount: r.receiveCount,
+		h.settleMessage(ctx, inv, r, decide(attempt{invalid: r.invalid, unserved: unserved}))
 	}
 }

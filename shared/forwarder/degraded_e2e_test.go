@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
@@ -113,29 +112,18 @@ func newDegradeRig(t *testing.T) *degradeRig {
 // platform, then edited.
 func (r *degradeRig) body(typ event.Type, app, appPlatformID string, edit func(m map[string]any)) (id, body string) {
 	r.t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "event", "testdata", string(typ)+".json"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		r.t.Fatal(err)
-	}
 	r.seq++
 	id = fmt.Sprintf("de9a0000-0000-4000-8000-%012d", r.seq)
-	m["id"], m["app_id"], m["app_platform_id"] = id, app, appPlatformID
-	if appPlatformID == dgAndroid {
-		m["platform"] = "android"
-	}
-	m["occurred_at"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
-	if edit != nil {
-		edit(m)
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return id, string(b)
+	return id, eventtest.Body(r.t, typ, func(m map[string]any) {
+		m["id"], m["app_id"], m["app_platform_id"] = id, app, appPlatformID
+		if appPlatformID == dgAndroid {
+			m["platform"] = "android"
+		}
+		m["occurred_at"] = time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		if edit != nil {
+			edit(m)
+		}
+	})
 }
 
 // handle runs one invocation and returns its response and the Degraded counts it published

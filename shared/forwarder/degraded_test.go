@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 )
 
@@ -14,7 +15,7 @@ import (
 // be known), and acknowledged when no integration could have been meant to receive it.
 func TestInvalidEventsByApp(t *testing.T) {
 	noUserID := func(t *testing.T) string {
-		return sampleBody(t, event.SubscriptionRenewed, func(m map[string]any) { delete(m["user"].(map[string]any), "id") })
+		return eventtest.Body(t, event.SubscriptionRenewed, func(m map[string]any) { delete(m["user"].(map[string]any), "id") })
 	}
 	disabled := integ("off", integration.ScopePlatform, iosPlatfID)
 	disabled.Enabled = false
@@ -33,7 +34,7 @@ func TestInvalidEventsByApp(t *testing.T) {
 		{"integrations unreadable: dead-lettered", []integration.Integration{integ("ios", integration.ScopePlatform, iosPlatfID)},
 			errors.New("dynamodb down"), noUserID, 1, 0},
 		{"app_id unreadable: dead-lettered", nil, nil, func(t *testing.T) string {
-			return sampleBody(t, event.SubscriptionRenewed, func(m map[string]any) { m["app_id"] = 7 })
+			return eventtest.Body(t, event.SubscriptionRenewed, func(m map[string]any) { m["app_id"] = 7 })
 		}, 1, 0},
 		{"not JSON: dead-lettered", nil, nil, func(*testing.T) string { return `{"app_id":"` + appID + `"` }, 1, 0},
 	}
@@ -67,12 +68,12 @@ func TestInvalidEventsByApp(t *testing.T) {
 func TestDegradedCountedOncePerEvent(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID), integ("legacy", integration.ScopeAllPlatforms, ""))
 	long := strings.Repeat("N", 5000)
-	body := sampleBody(t, event.DeviceImpression, func(m map[string]any) {
+	body := eventtest.Body(t, event.DeviceImpression, func(m map[string]any) {
 		m["impression"].(map[string]any)["name"] = long                // cut by the transform, for both feeds
 		m["device"].(map[string]any)["os_version"] = " 17.4.1 "        // trimmed by decode
 		m["device"].(map[string]any)["idfa"] = "not-an-advertising-id" // dropped by the transform, for both
 	})
-	clean := sampleBody(t, event.SubscriptionPurchased, nil)
+	clean := eventtest.Body(t, event.SubscriptionPurchased, nil)
 	_, sum, err := hs.h.handle(context.Background(), sqsEvent(body, clean))
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func (s *SQSDeadLetters) Send(ctx context.Context, dl DeadLetter) error {
 		reason = reason[:maxReasonLen] + "…"
 	}
 	attrs := map[string]sqstypes.MessageAttributeValue{
-		AttrFailureKind:       str(dl.Kind),
+		AttrFailureKind:       str(string(dl.Kind)),
 		AttrFailureReason:     str(reason),
 		AttrOriginalMessageID: str(dl.MessageID),
 		AttrFailedAt:          str(now().UTC().Format(time.RFC3339)),

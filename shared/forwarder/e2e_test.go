@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +22,14 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
+	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
 // TestForwarderOnLocalStack runs the handler as the Lambda would be wired (NewFromEnv)
@@ -96,15 +96,8 @@ func TestForwarderOnLocalStack(t *testing.T) {
 
 	var in events.SQSEvent
 	for i, typ := range event.AllTypes {
-		raw, err := os.ReadFile(filepath.Join("..", "event", "testdata", string(typ)+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		m["app_id"], m["app_platform_id"] = appID, iosPlatform
-		b, _ := json.Marshal(m)
-		in.Records = append(in.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%02d", i), Body: string(b),
+		b := eventtest.Body(t, typ, func(m map[string]any) { m["app_id"], m["app_platform_id"] = appID, iosPlatform })
+		in.Records = append(in.Records, events.SQSMessage{MessageId: fmt.Sprintf("m%02d", i), Body: b,
 			Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
 	}
 	in.Records = append(in.Records, events.SQSMessage{MessageId: "bad", Body: `{"id":"x"}`,
@@ -135,6 +128,24 @@ func TestForwarderOnLocalStack(t *testing.T) {
 			t.Errorf("ios feed customer_id = %q, want the external id", b.UserIdentities.CustomerID)
 		}
 	}
+	// The iOS samples reach the iOS feed exactly as their golden batches (the Android ones,
+	// moved to the iOS platform above, are other events than their goldens').
+	sent := map[string]event.Type{}
+	for _, typ := range event.AllTypes {
+		if transformtest.FeedFor(typ).AppPlatformID == iosPlatform {
+			sent[transformtest.EventID(transformtest.Golden(typ))] = typ
+		}
+	}
+	checked := 0
+	for _, rec := range mp.Records(iosKey) {
+		if typ, ok := sent[transformtest.EventID(rec.Raw)]; ok {
+			transformtest.Check(t, typ, rec.Raw, transformtest.Delivery{IntegrationID: ios.ID})
+			checked++
+		}
+	}
+	if checked != len(sent) {
+		t.Errorf("checked %d batches of the iOS feed against their golden batches, want %d", checked, len(sent))
+	}
 	for _, b := range mp.Received(legKey) {
 		if b.UserIdentities == nil || b.UserIdentities.CustomerID != b.PartnerIdentities["namiml_user_id"] {
 			t.Errorf("legacy feed should use the nami user id as customer_id")
@@ -158,7 +169,7 @@ func TestForwarderOnLocalStack(t *testing.T) {
 	if reason := attr(dl.MessageAttributes, forwarder.AttrFailureReason); !strings.Contains(reason, "invalid event") {
 		t.Errorf("dlq reason = %q", reason)
 	}
-	if kind := attr(dl.MessageAttributes, forwarder.AttrFailureKind); kind != forwarder.FailureInvalidInput {
+	if kind := attr(dl.MessageAttributes, forwarder.AttrFailureKind); kind != string(forwarder.FailureInvalidInput) {
 		t.Errorf("dlq kind = %q", kind)
 	}
 
@@ -178,7 +189,6 @@ func TestForwarderOnLocalStack(t *testing.T) {
 			t.Fatalf("logs leak %q", s)
 		}
 	}
-	_ = ios
 }
 
 func attr(m map[string]sqstypes.MessageAttributeValue, k string) string {

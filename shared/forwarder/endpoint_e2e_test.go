@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -26,6 +24,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
@@ -112,19 +111,11 @@ func (r *endpointRig) feed(app, appPlatformID, pod, name, key, secret string) in
 // body is the purchased sample event of app's platform, with its own id, at occurredAt.
 func (r *endpointRig) body(app, appPlatformID string, n int, occurredAt time.Time) string {
 	r.t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "event", "testdata", string(event.SubscriptionPurchased)+".json"))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		r.t.Fatal(err)
-	}
-	m["id"] = fmt.Sprintf("0b6f1c3e-7a2d-4c5b-9e8f-%012d", n)
-	m["app_id"], m["app_platform_id"] = app, appPlatformID
-	m["occurred_at"] = occurredAt.UTC().Format(time.RFC3339)
-	b, _ := json.Marshal(m)
-	return string(b)
+	return eventtest.Body(r.t, event.SubscriptionPurchased, func(m map[string]any) {
+		m["id"] = fmt.Sprintf("0b6f1c3e-7a2d-4c5b-9e8f-%012d", n)
+		m["app_id"], m["app_platform_id"] = app, appPlatformID
+		m["occurred_at"] = occurredAt.UTC().Format(time.RFC3339)
+	})
 }
 
 func sqsMessages(bodies ...string) events.SQSEvent {

@@ -3,10 +3,7 @@ package forwarder
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -24,24 +22,6 @@ const (
 	testKey    = "s2s-key-AAAA-1111"
 	testSecret = "s2s-secret-ZZZZ-9999"
 )
-
-// sampleBody returns the sample event of a type from shared/event/testdata, optionally edited.
-func sampleBody(t *testing.T, typ event.Type, edit func(m map[string]any)) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "event", "testdata", string(typ)+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		edit(m)
-	}
-	out, _ := json.Marshal(m)
-	return string(out)
-}
 
 func sqsEvent(bodies ...string) events.SQSEvent {
 	var e events.SQSEvent
@@ -203,7 +183,7 @@ func failedIDs(r events.SQSEventResponse) []string {
 }
 
 func TestHandleVerdicts(t *testing.T) {
-	purchased := func(t *testing.T) string { return sampleBody(t, event.SubscriptionPurchased, nil) }
+	purchased := func(t *testing.T) string { return eventtest.Body(t, event.SubscriptionPurchased, nil) }
 	tests := []struct {
 		name         string
 		ins          []integration.Integration
@@ -228,7 +208,7 @@ func TestHandleVerdicts(t *testing.T) {
 			bodies: func(t *testing.T) []string {
 				return []string{"not json", purchased(t)}
 			},
-			wantLetters: []string{FailureInvalidInput}, wantUploads: 1, wantBatches: 1,
+			wantLetters: []string{string(FailureInvalidInput)}, wantUploads: 1, wantBatches: 1,
 		},
 		{
 			name: "no matching integration is acknowledged without upload",
@@ -260,7 +240,7 @@ func TestHandleVerdicts(t *testing.T) {
 				}
 				return mparticle.Delivered
 			},
-			wantLetters: []string{FailureRejected}, wantUploads: 2, wantBatches: 2,
+			wantLetters: []string{string(FailureRejected)}, wantUploads: 2, wantBatches: 2,
 		},
 		{
 			name:       "retryable failure reports the message, and all-retryable returns an error",
@@ -273,7 +253,7 @@ func TestHandleVerdicts(t *testing.T) {
 			name: "retryable and delivered in one batch: partial response, no error",
 			ins:  []integration.Integration{integ("ios", integration.ScopePlatform, iosPlatfID)},
 			bodies: func(t *testing.T) []string {
-				return []string{purchased(t), sampleBody(t, event.SubscriptionRenewed, nil)}
+				return []string{purchased(t), eventtest.Body(t, event.SubscriptionRenewed, nil)}
 			},
 			decide: func(_ int, _ mparticle.Feed, b mparticle.Batch) mparticle.Outcome {
 				if b.Events[0].Data.EventName == "renewed" {
@@ -336,7 +316,7 @@ func TestHandleVerdicts(t *testing.T) {
 			}
 			var kinds []string
 			for _, l := range hs.dlq.letters {
-				kinds = append(kinds, l.Kind)
+				kinds = append(kinds, string(l.Kind))
 				if l.Reason == "" || l.Body == "" {
 					t.Errorf("dead letter without reason or body: %+v", l)
 				}
@@ -366,7 +346,7 @@ func TestBatchesOfOneFeedShareBulkRequests(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 	var bodies []string
 	for _, typ := range event.AllTypes {
-		bodies = append(bodies, sampleBody(t, typ, func(m map[string]any) { m["app_platform_id"] = iosPlatfID }))
+		bodies = append(bodies, eventtest.Body(t, typ, func(m map[string]any) { m["app_platform_id"] = iosPlatfID }))
 	}
 	resp, err := hs.h.Handle(context.Background(), sqsEvent(bodies...))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
@@ -386,7 +366,7 @@ func TestRefusedCredentialsInvalidateCache(t *testing.T) {
 		}
 		return mparticle.Delivered
 	}
-	resp, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+	resp, err := hs.h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("err=%v failures=%v", err, resp.BatchItemFailures)
 	}
@@ -399,7 +379,7 @@ func TestDependencyFailuresAreRetried(t *testing.T) {
 	t.Run("integration lookup", func(t *testing.T) {
 		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 		hs.ins.err = errors.New("dynamodb down")
-		resp, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+		resp, err := hs.h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))
 		if !errors.Is(err, ErrAllRetryable) || len(resp.BatchItemFailures) != 1 {
 			t.Fatalf("err=%v failures=%v", err, resp.BatchItemFailures)
 		}
@@ -407,7 +387,7 @@ func TestDependencyFailuresAreRetried(t *testing.T) {
 	t.Run("secret missing marks unhealthy", func(t *testing.T) {
 		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 		hs.creds.err = feedcreds.ErrNotFound
-		resp, _ := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+		resp, _ := hs.h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))
 		if len(resp.BatchItemFailures) != 1 || len(hs.up.calls) != 0 || len(hs.health.sets) != 1 {
 			t.Fatalf("failures=%v uploads=%d health=%v", resp.BatchItemFailures, len(hs.up.calls), hs.health.sets)
 		}
@@ -427,7 +407,7 @@ func TestDeadlineNearStopsStartingFeeds(t *testing.T) {
 	hs.h.cfg.DeadlineMargin = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	resp, err := hs.h.Handle(ctx, sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+	resp, err := hs.h.Handle(ctx, sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))
 	if !errors.Is(err, ErrAllRetryable) || len(resp.BatchItemFailures) != 1 || len(hs.up.calls) != 0 {
 		t.Fatalf("err=%v failures=%v uploads=%d", err, resp.BatchItemFailures, len(hs.up.calls))
 	}

@@ -10,42 +10,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/namiml/mparticle-bridge/shared/deliverystore"
+	"github.com/namiml/mparticle-bridge/shared/deliverystore/storetest"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-type memDeliveries struct {
-	mu       sync.Mutex
-	recorded map[string]bool
-	lookups  int
-	err      error
+// countedDeliveries is the in-memory delivery table, counting lookups; err makes them fail.
+type countedDeliveries struct {
+	*storetest.Memory
+	mu      sync.Mutex
+	lookups int
+	err     error
 }
 
-func (m *memDeliveries) Delivered(_ context.Context, keys []string) (map[string]bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.lookups++
-	if m.err != nil {
-		return nil, m.err
+func (c *countedDeliveries) Delivered(ctx context.Context, keys []string) (map[string]bool, error) {
+	c.mu.Lock()
+	c.lookups++
+	err := c.err
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
 	}
-	out := map[string]bool{}
-	for _, k := range keys {
-		if m.recorded[k] {
-			out[k] = true
-		}
-	}
-	return out, nil
-}
-
-func (m *memDeliveries) Record(_ context.Context, keys []string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, k := range keys {
-		m.recorded[k] = true
-	}
-	return nil
+	return c.Memory.Delivered(ctx, keys)
 }
 
 type fakeVisibility struct {
@@ -64,7 +54,7 @@ func (f *fakeVisibility) Delay(_ context.Context, delays []Delay) []error {
 
 func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID), integ("legacy", integration.ScopeAllPlatforms, ""))
-	mem := &memDeliveries{recorded: map[string]bool{}}
+	mem := &countedDeliveries{Memory: storetest.NewMemory(time.Hour, nil)}
 	hs.h.deps.Deliveries = mem
 	// The legacy feed fails retryably the first time, so the message comes back.
 	hs.up.decide = func(call int, feed mparticle.Feed, _ mparticle.Batch) mparticle.Outcome {
@@ -73,7 +63,7 @@ func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
 		}
 		return mparticle.Delivered
 	}
-	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), sampleBody(t, event.SubscriptionRenewed, nil))
+	in := sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil), eventtest.Body(t, event.SubscriptionRenewed, nil))
 	resp, err := hs.h.Handle(context.Background(), in)
 	if !errors.Is(err, ErrAllRetryable) {
 		t.Fatalf("err = %v, want ErrAllRetryable", err)
@@ -81,8 +71,16 @@ func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
 	if len(resp.BatchItemFailures) != 2 {
 		t.Fatalf("first pass failures = %v, want both (legacy retryable)", resp.BatchItemFailures)
 	}
-	if len(mem.recorded) != 2 {
-		t.Fatalf("recorded %d deliveries, want the 2 iOS ones", len(mem.recorded))
+	var keys []string
+	for _, r := range in.Records {
+		var ev struct{ ID string }
+		if err := json.Unmarshal([]byte(r.Body), &ev); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, deliverystore.Key(ev.ID, "ios"), deliverystore.Key(ev.ID, "legacy"))
+	}
+	if got, _ := mem.Memory.Delivered(context.Background(), keys); len(got) != 2 || !got[keys[0]] || !got[keys[2]] {
+		t.Fatalf("recorded %v, want the 2 iOS deliveries", got)
 	}
 	before := len(hs.up.calls)
 	resp, err = hs.h.Handle(context.Background(), in)
@@ -109,8 +107,8 @@ func TestRedeliveredEventIsNotSentAgain(t *testing.T) {
 
 func TestDeliveryRecordOutageStillSends(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
-	hs.h.deps.Deliveries = &memDeliveries{recorded: map[string]bool{}, err: errors.New("dynamodb throttled")}
-	resp, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)))
+	hs.h.deps.Deliveries = &countedDeliveries{Memory: storetest.NewMemory(time.Hour, nil), err: errors.New("dynamodb throttled")}
+	resp, err := hs.h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))
 	if err != nil || len(resp.BatchItemFailures) != 0 || len(hs.up.calls) != 1 {
 		t.Fatalf("err=%v failures=%v uploads=%d", err, resp.BatchItemFailures, len(hs.up.calls))
 	}
@@ -139,7 +137,7 @@ func TestThrottledFeedCoolsDownWithoutHoldingOthers(t *testing.T) {
 	vis := &fakeVisibility{extended: map[string]time.Duration{}}
 	now := time.Unix(1_700_000_000, 0)
 	hs.h.deps.Uploader, hs.h.deps.Visibility, hs.h.deps.Now = up, vis, func() time.Time { return now }
-	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))
+	in := sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil))
 
 	resp, _ := hs.h.Handle(context.Background(), in)
 	if len(resp.BatchItemFailures) != 1 {
@@ -184,7 +182,7 @@ func TestEmbeddedMetricsCountOutcomes(t *testing.T) {
 		}
 		return mparticle.Delivered
 	}
-	_, err := hs.h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), "not json"))
+	_, err := hs.h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil), "not json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +204,7 @@ func TestEmbeddedMetricsCountOutcomes(t *testing.T) {
 }
 
 func TestSameEventTwiceInOneBatchIsSentOnce(t *testing.T) {
-	body := sampleBody(t, event.SubscriptionPurchased, nil)
+	body := eventtest.Body(t, event.SubscriptionPurchased, nil)
 	t.Run("delivered", func(t *testing.T) {
 		hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 		resp, err := hs.h.Handle(context.Background(), sqsEvent(body, body))
@@ -256,7 +254,7 @@ func TestPacingByRateLimitPercentUsed(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	hs.h.deps.Uploader, hs.h.deps.Now = up, func() time.Time { return now }
 	hs.h.deps.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
-	in := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))
+	in := sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil))
 
 	if _, err := hs.h.Handle(context.Background(), in); err != nil || len(slept) != 0 {
 		t.Fatalf("first upload: err=%v slept=%v", err, slept)

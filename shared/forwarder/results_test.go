@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
@@ -96,8 +97,8 @@ func TestResultHandling(t *testing.T) {
 				Credentials:  &fakeCreds{values: []feedcreds.Credentials{{Key: testKey, Secret: testSecret}}},
 				Uploader:     up, DeadLetters: dlq, Health: health, Visibility: vis, Logger: slogJSON(logs),
 			}, Config{})
-			second := sampleBody(t, event.SubscriptionRenewed, func(m map[string]any) { m["id"] = "7d0c8a51-2b6e-4f3a-9c1d-5e8f7a6b4c3d" })
-			msgs := sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), second)
+			second := eventtest.Body(t, event.SubscriptionRenewed, func(m map[string]any) { m["id"] = "7d0c8a51-2b6e-4f3a-9c1d-5e8f7a6b4c3d" })
+			msgs := sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil), second)
 
 			resp, err := h.Handle(context.Background(), msgs)
 
@@ -127,7 +128,7 @@ func TestResultHandling(t *testing.T) {
 				}
 			}
 			// A throttled feed is not called again while its wait runs.
-			if _, err := h.Handle(context.Background(), sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil))); err == nil {
+			if _, err := h.Handle(context.Background(), sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil))); err == nil {
 				t.Fatal("second invocation: want the message retried")
 			}
 			if cooled := up.calls == 1; cooled != tt.wantCooling {

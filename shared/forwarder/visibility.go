@@ -51,7 +51,7 @@ import (
 //     visibility change, brings the message back after the queue's 180 s instead).
 //
 // A throttled feed's Retry-After wins when it is longer than the backoff. shared/stack holds
-// maxReceiveCount and the queues' retention; shared/templatecheck checks this arithmetic
+// maxReceiveCount and the queues' retention; shared/testkit/templatecheck checks this arithmetic
 // against template.yaml.
 const (
 	// DefaultBackoffUnit is the deployed unit; RETRY_BACKOFF_UNIT shrinks it for the soak and

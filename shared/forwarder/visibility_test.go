@@ -17,6 +17,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
@@ -121,8 +122,8 @@ func withReceiveCount(in events.SQSEvent, n int) events.SQSEvent {
 // Every retryable failure gives the message back hidden for its backoff by receive count, on
 // the partial-failure path and on the ErrAllRetryable one, whatever dependency failed.
 func TestRetryableFailureDelaysByReceiveCount(t *testing.T) {
-	purchased := func(t *testing.T) string { return sampleBody(t, event.SubscriptionPurchased, nil) }
-	renewed := func(t *testing.T) string { return sampleBody(t, event.SubscriptionRenewed, nil) }
+	purchased := func(t *testing.T) string { return eventtest.Body(t, event.SubscriptionPurchased, nil) }
+	renewed := func(t *testing.T) string { return eventtest.Body(t, event.SubscriptionRenewed, nil) }
 	var ev struct {
 		ID string `json:"id"`
 	}
@@ -240,7 +241,7 @@ func TestBackoffUnitScalesTheDelay(t *testing.T) {
 	vis := &delayRecorder{got: map[string]time.Duration{}}
 	hs.h.deps.Visibility = vis
 	hs.up.decide = func(int, mparticle.Feed, mparticle.Batch) mparticle.Outcome { return mparticle.Retryable }
-	_, _ = hs.h.Handle(context.Background(), withReceiveCount(sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil)), 5))
+	_, _ = hs.h.Handle(context.Background(), withReceiveCount(sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)), 5))
 	if got := vis.got["msg-a"]; got != 4*time.Second { // 250 ms × 2^4
 		t.Errorf("delay %s, want 4s", got)
 	}
@@ -253,7 +254,7 @@ func TestFailedDelayKeepsTheMessage(t *testing.T) {
 	vis := &delayRecorder{got: map[string]time.Duration{}, fail: map[string]bool{"msg-a": true}}
 	hs.h.deps.Visibility = vis
 	hs.up.decide = func(int, mparticle.Feed, mparticle.Batch) mparticle.Outcome { return mparticle.Retryable }
-	resp, err := hs.h.Handle(context.Background(), withReceiveCount(sqsEvent(sampleBody(t, event.SubscriptionPurchased, nil), sampleBody(t, event.SubscriptionRenewed, nil)), 2))
+	resp, err := hs.h.Handle(context.Background(), withReceiveCount(sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil), eventtest.Body(t, event.SubscriptionRenewed, nil)), 2))
 	if !errors.Is(err, ErrAllRetryable) {
 		t.Fatalf("err = %v", err)
 	}

@@ -27,19 +27,6 @@ const (
 	CustomerIDNamiUser CustomerIDSource = "nami_user_id"
 )
 
-// Pod settings of an integration. PodPartner (no pod) sends to mParticle's partner inbound
-// endpoint, which routes by the key and is right for almost every feed; a pod name sends to
-// that pod's own host (items written before the partner endpoint became the default hold
-// "US1" and keep sending there). The names are shorthands for code and tests: which pods
-// exist is decided by the mparticle package (mparticle.Pods), the one table of pods.
-const (
-	PodPartner = ""
-	PodUS1     = "US1"
-	PodUS2     = "US2"
-	PodEU1     = "EU1"
-	PodAU1     = "AU1"
-)
-
 // Platforms lists the act-as platforms an integration may feed.
 var Platforms = []string{"ios", "android", "amazon", "apple_tv", "web", "roku", "fire_tv", "smart_tv", "xbox", "alexa"}
 
@@ -49,7 +36,10 @@ const (
 	HealthUnhealthy = "unhealthy"
 )
 
-// Integration is one mParticle input feed of one app.
+// Integration is one mParticle input feed of one app. Its Pod is a pod of the mparticle
+// package's table (mparticle.PodUS1, ...) or mparticle.PodPartner (""), mParticle's partner
+// endpoint, which routes by the key; items written before the partner endpoint became the
+// default hold "US1" and keep sending there.
 type Integration struct {
 	ID               string           `json:"id" dynamodbav:"id"`
 	AppID            string           `json:"app_id" dynamodbav:"app_id"`

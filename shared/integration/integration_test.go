@@ -3,14 +3,12 @@ package integration
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
-	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 func TestRoute(t *testing.T) {
@@ -115,17 +113,5 @@ func TestCacheDoesNotKeepErrors(t *testing.T) {
 	}
 	if got := src.calls.Load(); got != 2 {
 		t.Fatalf("queries = %d, want 2 (the failed read is not kept)", got)
-	}
-}
-
-// The pod names here are shorthands for the mparticle package's pods, the one table of
-// them, and "no pod" is its partner endpoint.
-func TestPodNamesAreTheClientsPods(t *testing.T) {
-	names := []string{PodAU1, PodEU1, PodUS1, PodUS2}
-	if got := mparticle.Pods(); !slices.Equal(got, names) {
-		t.Fatalf("mparticle.Pods() = %v, the shorthands name %v", got, names)
-	}
-	if u, err := mparticle.PodBaseURL(PodPartner); err != nil || u != mparticle.PartnerBaseURL {
-		t.Fatalf("PodPartner sends to %q (%v), want the partner endpoint", u, err)
 	}
 }

@@ -3,7 +3,6 @@ package integrationstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
@@ -26,7 +26,9 @@ var (
 )
 
 // newStore returns a store over this package's own table (one stack per test binary, each
-// test on its own app ids) and the raw client.
+// test on its own app ids) and the raw client. The behaviours every table has are the
+// contract of package storetest (conformance_test.go); the tests here are of what is
+// DynamoDB's own: the stored attributes, paged queries, wrapped client errors.
 func newStore(t *testing.T) (*Store, *dynamodb.Client) {
 	t.Helper()
 	cfg := testenv.Config(t)
@@ -54,71 +56,11 @@ func sample(t *testing.T, app string) integration.Integration {
 	return integration.Integration{
 		ID: id, AppID: app, Name: "iOS feed", Enabled: true,
 		Scope: integration.ScopePlatform, AppPlatformID: "plat-ios", Platform: "ios",
-		Pod: integration.PodUS1, CustomerIDSource: integration.CustomerIDExternal,
+		Pod: mparticle.PodUS1, CustomerIDSource: integration.CustomerIDExternal,
 		Events:   []event.Type{event.SubscriptionPurchased, event.DeviceImpression},
 		SecretID: "nami-mparticle/" + app + "/" + id, SecretVersionID: uuid.NewString(),
 		KeyHint: "abcd", CredentialsUpdatedAt: now,
 		CreatedAt: now, UpdatedAt: now, Version: 1,
-	}
-}
-
-func TestCreateGetRoundTripAndDuplicate(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	in := sample(t, appID())
-	if err := s.Create(ctx, &in); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Get(ctx, in.AppID, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, in) {
-		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, in)
-	}
-	if err := s.Create(ctx, &in); !errors.Is(err, ErrExists) {
-		t.Fatalf("second create: %v, want ErrExists", err)
-	}
-	if _, err := s.Get(ctx, appID(), in.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("get from another app: %v, want ErrNotFound", err)
-	}
-}
-
-func TestUpdateBumpsVersionAndDetectsConflicts(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	in := sample(t, appID())
-	if err := s.Create(ctx, &in); err != nil {
-		t.Fatal(err)
-	}
-	// Switch to the legacy scope: app_platform_id must disappear from the item.
-	edit := in
-	edit.Name, edit.Scope, edit.AppPlatformID = "renamed", integration.ScopeAllPlatforms, ""
-	if err := s.Update(ctx, &edit, 1); err != nil {
-		t.Fatal(err)
-	}
-	if edit.Version != 2 {
-		t.Fatalf("version after update = %d, want 2", edit.Version)
-	}
-	got, err := s.Get(ctx, in.AppID, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Name != "renamed" || got.Version != 2 || got.AppPlatformID != "" || got.Scope != integration.ScopeAllPlatforms {
-		t.Fatalf("after update: %+v", got)
-	}
-	if !got.CreatedAt.Equal(in.CreatedAt) {
-		t.Fatalf("created_at changed: %v", got.CreatedAt)
-	}
-
-	stale := in
-	stale.Name = "stale"
-	if err := s.Update(ctx, &stale, 1); !errors.Is(err, ErrVersionConflict) {
-		t.Fatalf("stale update: %v, want ErrVersionConflict", err)
-	}
-	missing := sample(t, in.AppID)
-	if err := s.Update(ctx, &missing, 1); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("update of missing: %v, want ErrNotFound", err)
 	}
 }
 
@@ -133,9 +75,9 @@ func TestPodSettingsRoundTripAndClear(t *testing.T) {
 		pod, keyPod         string
 		nextPod, nextKeyPod string
 	}{
-		{"stored pod to partner", integration.PodUS1, "", integration.PodPartner, ""},
-		{"partner to a pod", integration.PodPartner, "", integration.PodEU1, "EU1"},
-		{"prefixed key rotated to a plain one", integration.PodPartner, "US2", integration.PodPartner, ""},
+		{"stored pod to partner", mparticle.PodUS1, "", mparticle.PodPartner, ""},
+		{"partner to a pod", mparticle.PodPartner, "", mparticle.PodEU1, "EU1"},
+		{"prefixed key rotated to a plain one", mparticle.PodPartner, "US2", mparticle.PodPartner, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,147 +108,6 @@ func TestPodSettingsRoundTripAndClear(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestSetHealthNeitherBumpsVersionNorIsClobberedByUpdate(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	in := sample(t, appID())
-	if err := s.Create(ctx, &in); err != nil {
-		t.Fatal(err)
-	}
-	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	if err := s.SetHealth(ctx, in.AppID, in.ID, integration.HealthUnhealthy, "401 from mParticle", at); err != nil {
-		t.Fatal(err)
-	}
-	// An edit made from a copy read before the health write must keep the health.
-	edit := in
-	edit.Enabled = false
-	if err := s.Update(ctx, &edit, 1); err != nil {
-		t.Fatalf("update after SetHealth: %v", err)
-	}
-	got, err := s.Get(ctx, in.AppID, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Health != integration.HealthUnhealthy || got.HealthError != "401 from mParticle" || !got.HealthUpdatedAt.Equal(at) {
-		t.Fatalf("health lost: %q %q %v", got.Health, got.HealthError, got.HealthUpdatedAt)
-	}
-	if got.Version != 2 || got.Enabled {
-		t.Fatalf("edit lost: version %d enabled %v", got.Version, got.Enabled)
-	}
-	if err := s.SetHealth(ctx, in.AppID, in.ID, integration.HealthOK, "", at.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	got, _ = s.Get(ctx, in.AppID, in.ID)
-	if got.Health != integration.HealthOK || got.HealthError != "" || got.Version != 2 {
-		t.Fatalf("after ok: health %q error %q version %d", got.Health, got.HealthError, got.Version)
-	}
-	if err := s.SetHealth(ctx, in.AppID, uuid.NewString(), integration.HealthOK, "", at); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("SetHealth of missing: %v, want ErrNotFound", err)
-	}
-}
-
-func TestDelete(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	in := sample(t, appID())
-	if err := s.Create(ctx, &in); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, in.AppID, in.ID, 7); !errors.Is(err, ErrVersionConflict) {
-		t.Fatalf("delete of wrong version: %v", err)
-	}
-	if err := s.Delete(ctx, appID(), in.ID, -1); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("delete from another app: %v", err)
-	}
-	if err := s.Delete(ctx, in.AppID, in.ID, 1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Get(ctx, in.AppID, in.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("get after delete: %v", err)
-	}
-	if err := s.Delete(ctx, in.AppID, in.ID, -1); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("second delete: %v", err)
-	}
-}
-
-func TestListPagesNewestFirst(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	app := appID()
-	var ids []string
-	for range 7 {
-		in := sample(t, app)
-		if err := s.Create(ctx, &in); err != nil {
-			t.Fatal(err)
-		}
-		ids = append([]string{in.ID}, ids...) // newest first
-	}
-	other := sample(t, appID())
-	if err := s.Create(ctx, &other); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, limit := range []int{1, 3, 7, 100} {
-		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
-			var got []string
-			cursor, pages := "", 0
-			for {
-				p, err := s.List(ctx, app, limit, cursor)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pages++
-				if len(p.Items) == 0 || len(p.Items) > limit {
-					t.Fatalf("page %d has %d items", pages, len(p.Items))
-				}
-				for _, in := range p.Items {
-					got = append(got, in.ID)
-				}
-				if p.Next == "" {
-					break
-				}
-				cursor = p.Next
-			}
-			if !reflect.DeepEqual(got, ids) {
-				t.Fatalf("listed %v, want %v", got, ids)
-			}
-			if want := (7 + limit - 1) / limit; pages != want {
-				t.Fatalf("%d pages, want %d", pages, want)
-			}
-		})
-	}
-
-	first, err := s.List(ctx, app, 2, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A cursor from another app is a position in the caller's list and reaches nothing else.
-	// Here it lists nothing: the other app's one integration is newer than that position.
-	if p, err := s.List(ctx, other.AppID, 2, first.Next); err != nil || len(p.Items) != 0 {
-		t.Fatalf("cursor used for another app: %d items, %v", len(p.Items), err)
-	}
-	// A cursor past every id lists nothing; one before every id lists the whole app: a
-	// made-up position needs no item at it.
-	for tok, want := range map[string]int{"_____________________w": 7, "AAAAAAAAAAAAAAAAAAAAAA": 0} {
-		p, err := s.List(ctx, app, 100, tok)
-		if err != nil || len(p.Items) != want {
-			t.Errorf("list after %s: %d items, %v; want %d", tok, len(p.Items), err, want)
-		}
-	}
-	if _, err := s.List(ctx, app, 2, "not a cursor"); !errors.Is(err, ErrBadCursor) {
-		t.Errorf("malformed cursor: %v, want ErrBadCursor", err)
-	}
-	for _, limit := range []int{0, -1, MaxLimit + 1} {
-		if _, err := s.List(ctx, app, limit, ""); err == nil {
-			t.Errorf("limit %d accepted", limit)
-		}
-	}
-	empty, err := s.List(ctx, appID(), 10, "")
-	if err != nil || len(empty.Items) != 0 || empty.Next != "" {
-		t.Fatalf("empty app: %+v %v", empty, err)
 	}
 }
 

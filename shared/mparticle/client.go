@@ -15,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
+	"github.com/namiml/mparticle-bridge/shared/internal/clock"
 )
 
 // Defaults for Options fields left zero.
@@ -86,21 +89,6 @@ type RateLimitInfo struct {
 	Status   int
 }
 
-// Credentials are an input feed's server-to-server key and secret. They print, log and
-// JSON-encode as "[redacted]" so a stray %v, slog attribute or API response cannot leak
-// them, even nested in another struct. Store them with a type of your own.
-type Credentials struct {
-	Key    string
-	Secret string
-}
-
-const redacted = "[redacted]"
-
-func (Credentials) String() string               { return redacted }
-func (Credentials) GoString() string             { return redacted }
-func (Credentials) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (Credentials) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
 // Feed is the destination of an upload: one mParticle input feed.
 type Feed struct {
 	// ID identifies the feed in logs and rate-limit callbacks (e.g. the integration id).
@@ -108,8 +96,9 @@ type Feed struct {
 	// Pod is US1, US2, EU1 or AU1 (case-insensitive): the feed's account lives there and
 	// its batches go to that pod's host. Empty means mParticle's partner endpoint
 	// (PartnerBaseURL), which finds the pod from the key.
-	Pod         string
-	Credentials Credentials
+	Pod string
+	// Credentials authenticate the feed's requests; they never print, log or encode.
+	Credentials feedcreds.Credentials
 }
 
 // LogValue keeps logs of a Feed to its identity.
@@ -242,7 +231,7 @@ func New(opts Options) (*Client, error) {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = clock.Sleep
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -373,7 +362,7 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		c.finish(ctx, u, allIndexes(len(batches)), Permanent, err)
 		return results
 	}
-	if feed.Credentials.Key == "" || feed.Credentials.Secret == "" {
+	if !feed.Credentials.Complete() {
 		c.finish(ctx, u, allIndexes(len(batches)), AuthFailed, ErrMissingCredentials)
 		return results
 	}
@@ -655,12 +644,12 @@ func cleanLocation(loc string) string {
 
 // newRedactor replaces the credentials, and the Authorization value made of them, wherever
 // a server or transport message might echo them back.
-func newRedactor(cr Credentials) *strings.Replacer {
+func newRedactor(cr feedcreds.Credentials) *strings.Replacer {
 	var pairs []string
 	basic := base64.StdEncoding.EncodeToString([]byte(cr.Key + ":" + cr.Secret))
 	for _, s := range []string{basic, cr.Secret, cr.Key} {
 		if s != "" {
-			pairs = append(pairs, s, redacted)
+			pairs = append(pairs, s, feedcreds.Redacted)
 		}
 	}
 	if len(pairs) == 0 {

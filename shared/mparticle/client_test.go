@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 )
 
 func TestUploadSendsAuthHeadersAndBatches(t *testing.T) {
@@ -311,7 +313,7 @@ func TestUploadAuthFailureIsNotRetried(t *testing.T) {
 func TestUploadMissingCredentials(t *testing.T) {
 	ts := newTestServer(t, accepted)
 	c, _ := newTestClient(t, ts, nil)
-	for _, cr := range []Credentials{{Key: "k"}, {Secret: "s"}, {}} {
+	for _, cr := range []feedcreds.Credentials{{Key: "k"}, {Secret: "s"}, {}} {
 		res := c.Upload(context.Background(), Feed{Pod: "US1", Credentials: cr}, smallBatches(2))
 		for _, r := range res {
 			if r.Outcome != AuthFailed || !errors.Is(r.Err, ErrMissingCredentials) {

@@ -14,10 +14,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 )
 
 // Distinctive credentials, so a leak is unambiguous in any text.
-var testCreds = Credentials{Key: "key-7f3a9c1e5b2d", Secret: "secret-Q8wZ4xN2vK6mT1pR"}
+var testCreds = feedcreds.Credentials{Key: "key-7f3a9c1e5b2d", Secret: "secret-Q8wZ4xN2vK6mT1pR"}
 
 // recordedRequest is what the test server saw of one request.
 type recordedRequest struct {

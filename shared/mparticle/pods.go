@@ -23,14 +23,25 @@ const (
 // names no pod.
 const PartnerBaseURL = "https://inbound.mparticle.com/s2s"
 
-// podBaseURLs maps each pod to its Events API host. This is the one list of pods the
-// client knows. US1 uses the historical host rather than s2s.us1.mparticle.com because
-// every SDK and doc example does.
+// A feed's pod setting: PodPartner (no pod) sends to PartnerBaseURL, which routes by the
+// key and is right for almost every feed; a pod's name sends to that pod's own host.
+const (
+	PodPartner = ""
+	PodUS1     = "US1"
+	PodUS2     = "US2"
+	PodEU1     = "EU1"
+	PodAU1     = "AU1"
+)
+
+// podBaseURLs maps each pod to its Events API host. This is the one table of pods: the
+// client, the Integrations API's input rules and its description all go by it. US1 uses
+// the historical host rather than s2s.us1.mparticle.com because every SDK and doc example
+// does.
 var podBaseURLs = map[string]string{
-	"US1": "https://s2s.mparticle.com",
-	"US2": "https://s2s.us2.mparticle.com",
-	"EU1": "https://s2s.eu1.mparticle.com",
-	"AU1": "https://s2s.au1.mparticle.com",
+	PodUS1: "https://s2s.mparticle.com",
+	PodUS2: "https://s2s.us2.mparticle.com",
+	PodEU1: "https://s2s.eu1.mparticle.com",
+	PodAU1: "https://s2s.au1.mparticle.com",
 }
 
 // ErrUnknownPod is returned (wrapped) for a pod name that is not a known mParticle pod.

@@ -1,7 +1,6 @@
 package mparticle
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"strconv"
@@ -44,7 +43,7 @@ func classify(status int) class {
 // maxHeaderDelay bounds a parsed Retry-After so a hostile or broken header cannot overflow.
 const maxHeaderDelay = 24 * time.Hour
 
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP-date (RFC 9110, section 10.2.3).
 // ok is false when the header is absent or unusable, so the caller falls back to backoff.
 func parseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
@@ -95,19 +94,4 @@ func (c *Client) backoff(attempt int) time.Duration {
 		r = 0
 	}
 	return time.Duration(r * float64(ceiling))
-}
-
-// sleepCtx waits d or until ctx is done, whichever comes first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

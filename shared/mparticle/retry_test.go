@@ -1,8 +1,6 @@
 package mparticle
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -96,16 +94,5 @@ func TestBackoff(t *testing.T) {
 				t.Errorf("backoff(%d) = %v, want %v", tt.attempt, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestSleepCtxStopsOnCancel(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("sleepCtx on a cancelled context = %v, want context.Canceled", err)
-	}
-	if err := sleepCtx(context.Background(), 0); err != nil {
-		t.Errorf("sleepCtx(0) = %v, want nil", err)
 	}
 }

@@ -1,6 +1,8 @@
-// Package secretstore writes an integration's mParticle credentials to Secrets Manager: one
-// secret per integration, named <prefix><app_id>/<integration_id>, holding
-// {"key":"...","secret":"..."}. Values are never logged, returned in errors, or read back.
+// Package secretstore keeps each integration's mParticle credentials in Secrets Manager:
+// one secret per integration, named <prefix><app_id>/<integration_id>, holding
+// {"key":"...","secret":"..."}. The Integrations API writes them through a Store; the
+// Forwarder reads them through a Cache. Values are never logged or returned in errors, and
+// the API never reads them back.
 //
 // Versions: a new value is first staged under a private label (invisible to readers of
 // AWSCURRENT), the integration item is then pointed at that exact version with a
@@ -10,10 +12,8 @@ package secretstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,10 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/google/uuid"
 
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
-// SecretsManager is the part of the Secrets Manager client the store uses.
+// SecretsManager is the part of the Secrets Manager client the Store uses.
 type SecretsManager interface {
 	CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
@@ -44,37 +45,6 @@ const (
 	TagAppID         = "app_id"
 	TagIntegrationID = "integration_id"
 )
-
-// Credentials are an mParticle feed's server-to-server key and secret. Formatting them
-// (fmt, slog) prints a placeholder, so they cannot leak into a log by accident.
-type Credentials struct {
-	Key    string
-	Secret string
-}
-
-const redacted = "[redacted]"
-
-func (Credentials) String() string               { return redacted }
-func (Credentials) GoString() string             { return redacted }
-func (Credentials) LogValue() slog.Value         { return slog.StringValue(redacted) }
-func (Credentials) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// payload is the secret's JSON value, the format the Forwarder reads.
-type payload struct {
-	Key    string `json:"key"`
-	Secret string `json:"secret"`
-}
-
-func (c Credentials) value() (string, error) {
-	if c.Key == "" || c.Secret == "" {
-		return "", errors.New("secretstore: credentials need a key and a secret")
-	}
-	b, err := json.Marshal(payload(c))
-	if err != nil {
-		return "", errors.New("secretstore: encode credentials")
-	}
-	return string(b), nil
-}
 
 // Ref names a stored value: the secret's ARN and the version holding the value.
 type Ref struct {
@@ -103,8 +73,8 @@ func (s *Store) Name(appID, integrationID string) string {
 }
 
 // Create stores the first value of an integration's secret, tagged with its app and id.
-func (s *Store) Create(ctx context.Context, appID, integrationID string, c Credentials) (Ref, error) {
-	value, err := c.value()
+func (s *Store) Create(ctx context.Context, appID, integrationID string, c feedcreds.Credentials) (Ref, error) {
+	secretValue, err := encode(c)
 	if err != nil {
 		return Ref{}, err
 	}
@@ -112,7 +82,7 @@ func (s *Store) Create(ctx context.Context, appID, integrationID string, c Crede
 	out, err := s.sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:               aws.String(s.Name(appID, integrationID)),
 		ClientRequestToken: aws.String(version),
-		SecretString:       aws.String(value),
+		SecretString:       aws.String(secretValue),
 		Description:        aws.String("mParticle server-to-server credentials of one Nami integration"),
 		Tags: []types.Tag{
 			{Key: aws.String(TagAppID), Value: aws.String(appID)},
@@ -131,8 +101,8 @@ func (s *Store) Create(ctx context.Context, appID, integrationID string, c Crede
 
 // Stage adds a new value to a secret without making it current, and returns its version id.
 // Until Promote runs, readers of AWSCURRENT keep the previous value.
-func (s *Store) Stage(ctx context.Context, secretID string, c Credentials) (string, error) {
-	value, err := c.value()
+func (s *Store) Stage(ctx context.Context, secretID string, c feedcreds.Credentials) (string, error) {
+	secretValue, err := encode(c)
 	if err != nil {
 		return "", err
 	}
@@ -140,7 +110,7 @@ func (s *Store) Stage(ctx context.Context, secretID string, c Credentials) (stri
 	out, err := s.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(secretID),
 		ClientRequestToken: aws.String(version),
-		SecretString:       aws.String(value),
+		SecretString:       aws.String(secretValue),
 		VersionStages:      []string{StagePending},
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 )
 
@@ -15,7 +16,7 @@ import (
 // every degraded field it reports is one of event.Fields.
 func FuzzToBatch(f *testing.F) {
 	for i, typ := range event.AllTypes {
-		f.Add(readSample(f, typ), integration.Platforms[i%len(integration.Platforms)], i%2 == 0, i%3 == 0)
+		f.Add(eventtest.Sample(typ), integration.Platforms[i%len(integration.Platforms)], i%2 == 0, i%3 == 0)
 	}
 	// A body near the 256 KB limit whose lists alone exceed a batch.
 	ev := load(f, event.SubscriptionExpired)

@@ -1,4 +1,4 @@
-package transform
+package transform_test
 
 import (
 	"bytes"
@@ -9,31 +9,32 @@ import (
 	"testing"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
-	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/transform"
+	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
 // update rewrites the golden files from the current output: go test ./shared/transform -update.
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
-
-// feedFor is the platform-scoped feed that receives a sample event: the samples come from an
-// iOS and an Android app platform of one app.
-func feedFor(ev *event.Event) *integration.Integration {
-	if ev.AppPlatformID == andPlatformID {
-		return androidFeed
-	}
-	return iosFeed
-}
+var update = flag.Bool("update", false, "rewrite transformtest/testdata/*.golden.json from the current output")
 
 // TestGoldenBatches holds the whole mapping of each event type to the bytes the client sends:
-// testdata/<type>.golden.json is the batch of the type's sample event (shared/event/testdata)
-// for its platform's feed, as encoded on the wire. A change to the mapping shows up here as a
-// diff of those files; regenerate them with -update and read the diff before committing.
+// transformtest/testdata/<type>.golden.json is the batch of the type's sample event (package
+// eventtest) for its platform's feed (transformtest.FeedFor), as encoded on the wire. A change
+// to the mapping shows up here as a diff of those files; regenerate them with -update and
+// read the diff before committing.
 func TestGoldenBatches(t *testing.T) {
 	for _, typ := range event.AllTypes {
 		t.Run(string(typ), func(t *testing.T) {
-			ev := load(t, typ)
-			res := mustBatch(t, ev, feedFor(ev))
+			ev, err := event.Decode(eventtest.Sample(typ))
+			if err != nil {
+				t.Fatal(err)
+			}
+			feed := transformtest.FeedFor(typ)
+			res, err := transform.ToBatch(ev, &feed)
+			if err != nil {
+				t.Fatal(err)
+			}
 			wire, err := mparticle.AppendBatch(nil, &res.Batch)
 			if err != nil {
 				t.Fatal(err)
@@ -43,9 +44,10 @@ func TestGoldenBatches(t *testing.T) {
 				t.Fatalf("encoder output is not JSON: %v", err)
 			}
 			pretty.WriteByte('\n')
-			path := filepath.Join("testdata", string(typ)+".golden.json")
+			dir := filepath.Join("transformtest", "testdata")
+			path := filepath.Join(dir, string(typ)+".golden.json")
 			if *update {
-				if err := os.MkdirAll("testdata", 0o755); err != nil {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {

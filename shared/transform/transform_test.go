@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -16,16 +14,17 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-// Values of the sample events in shared/event/testdata.
+// Values of the sample events (package eventtest).
 const (
 	userID         = "c0ffee00-1234-4abc-8def-0123456789ab"
 	externalID     = "acct_48213377"
-	iosPlatformID  = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-	andPlatformID  = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	iosPlatformID  = eventtest.IOSPlatformID
+	andPlatformID  = eventtest.AndroidPlatformID
 	iosDeviceID    = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 	andDeviceID    = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 	impressionID   = "b5d2f0a1-3c4e-4f6a-8b9c-0d1e2f3a4b5c"
@@ -57,16 +56,7 @@ var (
 
 func load(t testing.TB, typ event.Type) *event.Event {
 	t.Helper()
-	return decode(t, readSample(t, typ))
-}
-
-func readSample(t testing.TB, typ event.Type) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "event", "testdata", string(typ)+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return decode(t, eventtest.Sample(typ))
 }
 
 func decode(t testing.TB, b []byte) *event.Event {
@@ -773,7 +763,7 @@ func TestUserAttributesAbsentVersusEmpty(t *testing.T) {
 		})
 	}
 	// Through Decode: omitted members stay omitted.
-	ev := decode(t, []byte(strings.Replace(string(readSample(t, event.SubscriptionRenewed)), `"former_subscriber": false,`, "", 1)))
+	ev := decode(t, []byte(strings.Replace(string(eventtest.Sample(event.SubscriptionRenewed)), `"former_subscriber": false,`, "", 1)))
 	if _, ok := mustBatch(t, ev, iosFeed).Batch.UserAttributes["namiml_former_subscriber"]; ok {
 		t.Error("former_subscriber omitted by the producer but sent")
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -14,14 +13,12 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
-var samplesDir = filepath.Join("..", "..", "event", "testdata")
-
 // newRig uses the contract server at $BENCH_MPSERVER_URL when set (make bench runs one
 // as its own process, so its CPU time and garbage are not the forwarder's), otherwise one
 // in this process.
 func newRig(tb testing.TB) *Rig {
 	tb.Helper()
-	r, err := New(Options{SamplesDir: samplesDir, BaseURL: os.Getenv("BENCH_MPSERVER_URL")})
+	r, err := New(Options{BaseURL: os.Getenv("BENCH_MPSERVER_URL")})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -29,11 +29,13 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/event"
-	"github.com/namiml/mparticle-bridge/shared/feedcreds"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/secretstore"
 	"github.com/namiml/mparticle-bridge/shared/stack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
@@ -57,8 +59,8 @@ const (
 
 // Options configures a Rig.
 type Options struct {
-	// SamplesDir holds one sample body per event type, named <type>.json
-	// (shared/event/testdata).
+	// SamplesDir, when set, holds one sample body per event type, named <type>.json;
+	// otherwise the rig sends the samples of package eventtest.
 	SamplesDir string
 	// BaseURL, when set, is a contract server run elsewhere (cmd/mpserver) that has the
 	// feed FeedKey:FeedSecret; otherwise one is started in this process.
@@ -71,7 +73,7 @@ type Options struct {
 type Rig struct {
 	Handler      *forwarder.Handler
 	Integrations *integration.Cache
-	Credentials  *feedcreds.Cache
+	Credentials  *secretstore.Cache
 	// Deliveries is the idempotency table's stand-in.
 	Deliveries *MemoryTable
 
@@ -89,9 +91,12 @@ type Rig struct {
 func New(opts Options) (*Rig, error) {
 	r := &Rig{samples: map[event.Type]map[string]any{}}
 	for _, typ := range event.AllTypes {
-		raw, err := os.ReadFile(filepath.Join(opts.SamplesDir, string(typ)+".json"))
-		if err != nil {
-			return nil, fmt.Errorf("benchinvoke: sample: %w", err)
+		raw := eventtest.Sample(typ)
+		if opts.SamplesDir != "" {
+			var err error
+			if raw, err = os.ReadFile(filepath.Join(opts.SamplesDir, string(typ)+".json")); err != nil {
+				return nil, fmt.Errorf("benchinvoke: sample: %w", err)
+			}
 		}
 		var m map[string]any
 		if err := json.Unmarshal(raw, &m); err != nil {
@@ -112,8 +117,16 @@ func New(opts Options) (*Rig, error) {
 		return nil, err
 	}
 	log := logging.New(countingWriter{&r.logBytes}, opts.LogLevel)
-	r.Integrations = integration.NewCache(store{Feed()}, IntegrationsTTL)
-	r.Credentials = feedcreds.NewCache(secrets{}, CredentialsTTL)
+	// The integrations table in memory, holding the one feed: the cache in front of it is
+	// what a warm container measures, and it reads the table once per TTL.
+	table := integrationstore.NewMemory()
+	feed := Feed()
+	if err := table.Create(context.Background(), &feed); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("benchinvoke: integration: %w", err)
+	}
+	r.Integrations = integration.NewCache(table, IntegrationsTTL)
+	r.Credentials = secretstore.NewCache(secrets{}, CredentialsTTL)
 	r.Deliveries = &MemoryTable{items: map[string]bool{}}
 	r.Handler = forwarder.New(forwarder.Deps{
 		Integrations: r.Integrations,
@@ -131,7 +144,7 @@ func New(opts Options) (*Rig, error) {
 func Feed() integration.Integration {
 	return integration.Integration{
 		ID: IntegrationID, AppID: AppID, Name: FeedName, Enabled: true,
-		Scope: integration.ScopeAllPlatforms, Platform: "ios", Pod: integration.PodUS1,
+		Scope: integration.ScopeAllPlatforms, Platform: "ios", Pod: mparticle.PodUS1,
 		CustomerIDSource: integration.CustomerIDExternal, Events: event.AllTypes,
 		SecretID: "nami-mparticle/" + AppID + "/" + IntegrationID,
 	}
@@ -345,16 +358,6 @@ type countingWriter struct{ n *atomic.Int64 }
 func (w countingWriter) Write(p []byte) (int, error) {
 	w.n.Add(int64(len(p)))
 	return len(p), nil
-}
-
-// store stands in for the integrations table: one app, one integration.
-type store struct{ in integration.Integration }
-
-func (s store) ListByApp(_ context.Context, appID string) ([]integration.Integration, error) {
-	if appID != s.in.AppID {
-		return nil, nil
-	}
-	return []integration.Integration{s.in}, nil
 }
 
 // secrets stands in for Secrets Manager, holding the feed's key and secret.

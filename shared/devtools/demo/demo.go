@@ -14,8 +14,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +26,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/devtools/dlq"
 	"github.com/namiml/mparticle-bridge/shared/devtools/sqsin"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
@@ -40,9 +39,7 @@ type Config struct {
 	Stack      devstate.Stack
 	SigningKey []byte
 	SQS        SQSAPI
-	// Samples is the folder of sample events, one <type>.json per event type.
-	Samples string
-	Out     io.Writer
+	Out        io.Writer
 	// Timeout bounds the wait for the Forwarder (default 60 s).
 	Timeout time.Duration
 	HTTP    *http.Client
@@ -96,7 +93,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// A fresh app per run: a re-run neither doubles the integrations nor meets events the
 	// Forwarder already delivered (it drops redelivered event ids) or cached lookups.
 	rep := Report{AppID: uuid.NewString()}
-	samples, err := loadSamples(cfg.Samples, rep.AppID)
+	samples, err := loadSamples(rep.AppID)
 	if err != nil {
 		return rep, err
 	}
@@ -162,18 +159,14 @@ type sample struct {
 	raw  map[string]any
 }
 
-// loadSamples reads one sample per event type, with a fresh event id, the demo app and the
-// current time.
-func loadSamples(dir, appID string) ([]sample, error) {
+// loadSamples returns the sample event of each type (package eventtest) with a fresh event
+// id, the demo app and the current time.
+func loadSamples(appID string) ([]sample, error) {
 	var out []sample
 	now := time.Now().UTC().Add(-time.Second)
 	for i, typ := range event.AllTypes {
-		data, err := os.ReadFile(filepath.Join(dir, string(typ)+".json"))
-		if err != nil {
-			return nil, fmt.Errorf("sample of %s: %w", typ, err)
-		}
 		var raw map[string]any
-		if err := json.Unmarshal(data, &raw); err != nil {
+		if err := json.Unmarshal(eventtest.Sample(typ), &raw); err != nil {
 			return nil, fmt.Errorf("sample of %s: %w", typ, err)
 		}
 		id := uuid.NewString()

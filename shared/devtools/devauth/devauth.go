@@ -20,7 +20,7 @@ import (
 const (
 	DevIssuer   = "nami-mparticle-local"
 	DevAudience = "nami-mparticle-api"
-	// MinKeyBytes is the shortest accepted HS256 key (RFC 7518 §3.2: at least the hash size).
+	// MinKeyBytes is the shortest accepted HS256 key (RFC 7518, section 3.2: at least the hash size).
 	MinKeyBytes = 32
 	// leeway tolerates small clock differences on exp/nbf/iat.
 	leeway = 30 * time.Second

@@ -1,4 +1,4 @@
-// Package devmp puts the built-in mParticle contract server (shared/mpserver) in front of a
+// Package devmp puts the built-in mParticle contract server (shared/testkit/mpserver) in front of a
 // local stack: the feeds it accepts are the integrations stored through the local API, so
 // an integration created with any key and secret delivers, while a request with credentials
 // no integration holds is refused, as mParticle would.
@@ -17,8 +17,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/secretstore"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
@@ -108,7 +108,7 @@ type DynamoDB interface {
 // StoreDirectory reads the feeds from the local integrations table and their secrets.
 type StoreDirectory struct {
 	DB      DynamoDB
-	Secrets feedcreds.SecretsAPI
+	Secrets secretstore.SecretsReader
 	Table   string
 }
 
@@ -130,7 +130,7 @@ func (d StoreDirectory) Feeds(ctx context.Context) ([]Feed, error) {
 			if err != nil {
 				continue // deleted meanwhile
 			}
-			c, err := feedcreds.Parse(aws.ToString(sv.SecretString))
+			c, err := secretstore.Parse(aws.ToString(sv.SecretString))
 			if err != nil {
 				continue
 			}

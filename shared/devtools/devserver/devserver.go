@@ -198,7 +198,11 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 		mpURL = srv.URL + mpserver.PartnerPrefix
 	}
 
-	tpl, err := samlocal.Load(filepath.Join(cfg.Root, "template.yaml"))
+	tplText, err := os.ReadFile(filepath.Join(cfg.Root, "template.yaml"))
+	if err != nil {
+		return err
+	}
+	tpl, err := samlocal.Parse(tplText)
 	if err != nil {
 		return err
 	}
@@ -286,6 +290,16 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 	if err := devstate.WriteStack(cfg.StateDir, st); err != nil {
 		return err
 	}
+	// For `sam local invoke` (Docker): the same stack, reached from inside a container.
+	samEnv, err := SAMEnv(tplText, loc, endpoint)
+	if err != nil {
+		return err
+	}
+	samEnvPath := filepath.Join(cfg.StateDir, SAMEnvFile)
+	if err := writeSAMEnv(samEnvPath, samEnv); err != nil {
+		return err
+	}
+	cleanups = append(cleanups, func() { _ = os.Remove(samEnvPath) })
 	r := Running{Stack: st, Startup: time.Since(start), MP: mp, Forwarder: fwdFn, Integrations: apiFn}
 	Banner(cfg.Out, r, window, cfg.VisibilityTimeout)
 	if ready != nil {
@@ -390,6 +404,7 @@ func Banner(w io.Writer, r Running, window, visibility time.Duration) {
   mParticle          %s
   forwarder          batch size %d, batching window %s, visibility %s
   endpoints file     .dev/stack.json
+  sam local invoke   --env-vars .dev/sam-env.json   (Docker; without it: make invoke)
 
   In another terminal: make dev-demo · make dev-send FILE=events/sqs-purchased.json · make redrive
   Stop with Ctrl-C.

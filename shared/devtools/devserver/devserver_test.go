@@ -3,39 +3,32 @@ package devserver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/demo"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
+	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
+	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
-
-// want is the mapping of event-contract.md §2: the mParticle event each type becomes.
-var want = map[event.Type]struct{ eventType, name, customType, action string }{
-	event.SubscriptionPurchased:            {"custom_event", "purchased", "transaction", ""},
-	event.SubscriptionRenewed:              {"custom_event", "renewed", "transaction", ""},
-	event.SubscriptionCancelled:            {"custom_event", "cancelled", "transaction", ""},
-	event.SubscriptionExpired:              {"custom_event", "expired", "transaction", ""},
-	event.SubscriptionInGracePeriod:        {"custom_event", "in_grace_period", "transaction", ""},
-	event.SubscriptionRenewalInGracePeriod: {"custom_event", "renewal_in_grace_period", "transaction", ""},
-	event.SubscriptionPaused:               {"custom_event", "paused", "transaction", ""},
-	event.SubscriptionResumed:              {"custom_event", "resumed", "transaction", ""},
-	event.TrialStarted:                     {"custom_event", "trial_started", "transaction", ""},
-	event.TrialConverted:                   {"custom_event", "trial_converted", "transaction", ""},
-	event.TrialDidNotConvert:               {"custom_event", "trial_did_not_convert", "transaction", ""},
-	event.DeviceImpression:                 {"custom_event", "impression", "", ""}, // custom_event_type: any the API accepts
-	event.DeviceTransaction:                {"commerce_event", "", "", "purchase"},
-}
 
 // syncBuffer collects output written from several goroutines.
 type syncBuffer struct {
@@ -60,6 +53,7 @@ func (s *syncBuffer) String() string {
 // sends the 13 types plus an invalid message, the Forwarder runs through the event source
 // mapping, and the contract server and dead-letter queue show the outcome.
 func TestDevAndDemo(t *testing.T) {
+	testenv.SkipShort(t, "the local stack `make dev` runs (its own moto)")
 	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +94,18 @@ func TestDevAndDemo(t *testing.T) {
 		t.Errorf("banner lacks the endpoints:\n%s", out.String())
 	}
 
+	// The --env-vars file for `sam local invoke` points at this stack from a container.
+	var samEnv map[string]map[string]string
+	if err := readJSON(filepath.Join(stateDir, SAMEnvFile), &samEnv); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := samEnv["ForwarderFunction"]["MPARTICLE_BASE_URL"], ContainerValue(st.MParticleBaseURL); got != want || !strings.Contains(got, ContainerHost) {
+		t.Errorf("%s: ForwarderFunction MPARTICLE_BASE_URL = %q, want %q", SAMEnvFile, got, want)
+	}
+	if got, want := samEnv["ForwarderFunction"]["DLQ_URL"], ContainerValue(st.DLQURL); got != want {
+		t.Errorf("%s: ForwarderFunction DLQ_URL = %q, want %q", SAMEnvFile, got, want)
+	}
+
 	// A second `make dev` says so.
 	if err := Run(ctx, cfg, nil); !errors.As(err, new(devstate.ErrAlreadyRunning)) {
 		t.Errorf("second Run = %v, want ErrAlreadyRunning", err)
@@ -116,7 +122,6 @@ func TestDevAndDemo(t *testing.T) {
 	var demoOut bytes.Buffer
 	rep, err := demo.Run(ctx, demo.Config{
 		Stack: st, SigningKey: key, SQS: sqs.NewFromConfig(awsCfg), Out: &demoOut, Timeout: 30 * time.Second,
-		Samples: filepath.Join(root, "shared", "event", "testdata"),
 	})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, demoOut.String())
@@ -128,13 +133,27 @@ func TestDevAndDemo(t *testing.T) {
 	if len(rep.Delivered) != len(event.AllTypes) {
 		t.Fatalf("%d types delivered", len(rep.Delivered))
 	}
+	// What arrived is each type's golden batch for the demo's event and the integration of
+	// its platform (the demo configures them as the golden batches' feeds). The demo stamps
+	// its events with the current time, which the batch's timestamp must carry.
+	ins, err := integrationstore.New(dynamodb.NewFromConfig(awsCfg), stack.NamesFor(st.StackName).IntegrationsTable).ListByApp(ctx, rep.AppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	integrationOf := map[string]string{} // app platform → integration id
+	for _, in := range ins {
+		integrationOf[in.AppPlatformID] = in.ID
+	}
+	batches := received(t, st.MParticleBaseURL)
 	perFeed := map[string]int{}
 	for _, d := range rep.Delivered {
-		w := want[d.Type]
-		if d.EventType != w.eventType || d.EventName != w.name || d.ProductAction != w.action ||
-			(w.customType != "" && d.CustomEventType != w.customType) {
-			t.Errorf("%s arrived as %+v, want %+v", d.Type, d, w)
+		raw, ok := batches[d.EventID]
+		if !ok {
+			t.Errorf("no batch of %s (event %s) on the contract server", d.Type, d.EventID)
+			continue
 		}
+		transformtest.Check(t, d.Type, raw, transformtest.Delivery{EventID: d.EventID, OccurredAt: timestamp(t, raw),
+			IntegrationID: integrationOf[transformtest.FeedFor(d.Type).AppPlatformID]})
 		perFeed[d.Feed]++
 	}
 	// The samples hold 9 iOS and 4 Android events; each platform's integration gets its own.
@@ -149,7 +168,7 @@ func TestDevAndDemo(t *testing.T) {
 		t.Fatalf("refused = %+v, want only the invalid message", rep.Refused)
 	}
 	letter := rep.Refused[0]
-	if letter.Attributes[forwarder.AttrFailureKind] != forwarder.FailureInvalidInput ||
+	if letter.Attributes[forwarder.AttrFailureKind] != string(forwarder.FailureInvalidInput) ||
 		!strings.Contains(letter.Attributes[forwarder.AttrFailureReason], "type") {
 		t.Errorf("dead letter attributes = %v", letter.Attributes)
 	}
@@ -173,4 +192,64 @@ func TestDevAndDemo(t *testing.T) {
 	if _, err := devstate.ReadStack(stateDir); !errors.Is(err, devstate.ErrNotRunning) {
 		t.Errorf("stack.json still there after stop: %v", err)
 	}
+	if _, err := os.Stat(filepath.Join(stateDir, SAMEnvFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s still there after stop: %v", SAMEnvFile, err)
+	}
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// received returns the batches the contract server at baseURL accepted, by event id.
+func received(t *testing.T, baseURL string) map[string]json.RawMessage {
+	t.Helper()
+	var stats mpserver.Stats
+	getJSON(t, baseURL+mpserver.PathStats, &stats)
+	out := map[string]json.RawMessage{}
+	for feed := range stats.Feeds {
+		var rec struct {
+			Batches []mpserver.Record `json:"batches"`
+		}
+		getJSON(t, baseURL+mpserver.PathReceived+"?feed="+url.QueryEscape(feed), &rec)
+		for _, r := range rec.Batches {
+			out[transformtest.EventID(r.Raw)] = r.Raw
+		}
+	}
+	return out
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+// timestamp is the time of a batch's first event.
+func timestamp(t *testing.T, batch []byte) time.Time {
+	t.Helper()
+	var b struct {
+		Events []struct {
+			Data struct {
+				MS int64 `json:"timestamp_unixtime_ms"`
+			} `json:"data"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(batch, &b); err != nil || len(b.Events) == 0 {
+		t.Fatalf("batch without events: %s", batch)
+	}
+	return time.UnixMilli(b.Events[0].Data.MS)
 }

@@ -101,15 +101,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	env := map[string]string{
-		// What the Lambda service provides, pointed at the local stand-in.
-		"AWS_REGION": st.Region, "AWS_DEFAULT_REGION": st.Region,
-		"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-		"AWS_ENDPOINT_URL": st.AWSEndpointURL,
-	}
+	env := make(map[string]string, len(fn.Env)+5)
 	for k, v := range fn.Env {
 		env[k] = v
 	}
+	// What the Lambda service provides, pointed at the local stand-in. Set after the
+	// template's variables: the template declares AWS_ENDPOINT_URL empty (for sam local
+	// invoke's --env-vars to fill in), and here it must be moto's address.
+	env["AWS_REGION"], env["AWS_DEFAULT_REGION"] = st.Region, st.Region
+	env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "local", "local"
+	env["AWS_ENDPOINT_URL"] = st.AWSEndpointURL
 	em, err := rie.Start(ctx, rie.Config{
 		RIE: bin, Bootstrap: boot, Env: env, Timeout: fn.Timeout, Memory: fn.MemoryMB, Name: fn.Name, Stdout: cfg.Out,
 	})

@@ -17,23 +17,11 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/dlq"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localserve"
-	"github.com/namiml/mparticle-bridge/shared/devtools/rie"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
-
-// ensureRIE finds the pinned emulator or installs it; it never skips.
-func ensureRIE(t *testing.T, root string) {
-	t.Helper()
-	if _, err := rie.Find(root); err == nil {
-		return
-	}
-	if _, err := rie.Install(context.Background(), root); err != nil {
-		t.Fatalf("aws-lambda-rie is required and could not be installed: %v", err)
-	}
-}
 
 // TestInvokeBothFunctionsUnderTheEmulator does what `make invoke` does with the files of
 // events/, against a local stack on the test moto: the Integrations function creates an
@@ -44,7 +32,7 @@ func TestInvokeBothFunctionsUnderTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ensureRIE(t, root)
+	testenv.RIE(t)
 	ctx := context.Background()
 	awsCfg := testenv.Config(t)
 	out, err := devstack.Provision(ctx, awsCfg, "invoke-test")
@@ -121,7 +109,7 @@ func TestInvokeBothFunctionsUnderTheEmulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(letters) != 1 || letters[0].Attributes[forwarder.AttrFailureKind] != forwarder.FailureInvalidInput {
+	if len(letters) != 1 || letters[0].Attributes[forwarder.AttrFailureKind] != string(forwarder.FailureInvalidInput) {
 		t.Fatalf("dead letters = %+v, want the invalid event", letters)
 	}
 	if !strings.Contains(logs.String(), "REPORT RequestId") {

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
+	"github.com/namiml/mparticle-bridge/shared/devtools/repo"
 )
 
 // The Makefile installs the emulator; it must install the version pinned here.
 func TestMakefilePinsTheSameVersion(t *testing.T) {
-	root, err := testenv.ModuleRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +15,22 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/app"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
+	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
 const (
-	appID       = "5b1a3c6e-2f4d-4e8a-9c1b-7d2e8f3a4b5c"
-	iosPlatform = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-	andPlatform = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+	appID       = eventtest.AppID
+	iosPlatform = eventtest.IOSPlatformID
+	andPlatform = eventtest.AndroidPlatformID
 	externalID  = "acct_48213377"
 	namiUserID  = "c0ffee00-1234-4abc-8def-0123456789ab"
 )
@@ -76,20 +77,21 @@ func createIntegration(t *testing.T, h *api.Handler, body map[string]any) string
 	return out.ID
 }
 
-func sample(t *testing.T, typ event.Type, platformID string) string {
+// sample is the sample event of typ from platformID, with its own id: the legacy feed
+// receives the purchase of both platforms, which must not share an id.
+func sample(t *testing.T, typ event.Type, platformID string) (id, body string) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "event", "testdata", string(typ)+".json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatal(err)
-	}
-	m["app_id"], m["app_platform_id"] = appID, platformID
-	m["id"] = fmt.Sprintf("%08x-0000-4000-8000-%012x", time.Now().UnixNano()&0xffffffff, time.Now().UnixNano()&0xffffffffffff)
-	b, _ := json.Marshal(m)
-	return string(b)
+	id = uuid.NewString()
+	return id, eventtest.Body(t, typ, func(m map[string]any) {
+		m["app_id"], m["app_platform_id"], m["id"] = appID, platformID, id
+	})
+}
+
+// body is sample without its id.
+func body(t *testing.T, typ event.Type, platformID string) string {
+	t.Helper()
+	_, b := sample(t, typ, platformID)
+	return b
 }
 
 // TestIntegrationsConfiguredThroughAPIReceiveEvents: what the Control Center saves is what
@@ -179,11 +181,9 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 			t.Fatalf("handle: err=%v failures=%v\n%s", err, resp.BatchItemFailures, logs.String())
 		}
 	}
-	send(
-		sample(t, event.SubscriptionPurchased, iosPlatform),
-		sample(t, event.SubscriptionPurchased, andPlatform),
-		sample(t, event.DeviceImpression, iosPlatform),
-	)
+	iosPurchase, iosPurchaseBody := sample(t, event.SubscriptionPurchased, iosPlatform)
+	impression, impressionBody := sample(t, event.DeviceImpression, iosPlatform)
+	send(iosPurchaseBody, body(t, event.SubscriptionPurchased, andPlatform), impressionBody)
 
 	got := func(name string) []mparticle.Batch { return mp.Received(feeds[name][0]) }
 	if n := len(got("ios")); n != 2 {
@@ -201,13 +201,17 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	if n := len(got("renewals")); n != 0 {
 		t.Errorf("integration without the purchased event received %d batches", n)
 	}
-	for _, b := range got("ios") {
-		if b.UserIdentities == nil || b.UserIdentities.CustomerID != externalID {
-			t.Errorf("ios feed (external_id default): customer_id wrong")
+	// The iOS integration is configured as the golden batches' feed (external_id, the
+	// default customer id source): it receives exactly those batches.
+	sentToIOS := map[string]event.Type{iosPurchase: event.SubscriptionPurchased, impression: event.DeviceImpression}
+	for _, rec := range mp.Records(feeds["ios"][0]) {
+		id := transformtest.EventID(rec.Raw)
+		typ, ok := sentToIOS[id]
+		if !ok {
+			t.Errorf("ios feed received event %q, which was not sent to it", id)
+			continue
 		}
-		if b.DeviceInfo == nil || b.DeviceInfo.Platform != "iOS" {
-			t.Errorf("ios feed: device_info.platform wrong")
-		}
+		transformtest.Check(t, typ, rec.Raw, transformtest.Delivery{EventID: id, IntegrationID: iosID})
 	}
 	for _, b := range got("android") {
 		if b.UserIdentities == nil || b.UserIdentities.CustomerID != namiUserID {
@@ -229,7 +233,7 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	if patch.StatusCode != http.StatusOK {
 		t.Fatalf("rotate: %d %s", patch.StatusCode, patch.Body)
 	}
-	send(sample(t, event.SubscriptionRenewed, iosPlatform))
+	send(body(t, event.SubscriptionRenewed, iosPlatform))
 	if n := len(mp.Received(newKey)); n != 1 {
 		t.Errorf("after rotation the new credentials carried %d batches, want 1", n)
 	}
@@ -240,7 +244,7 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	// A feed whose credentials mParticle refuses: its message goes back to the queue (the
 	// customer will fix the secret) and the integration shows as unhealthy through the API.
 	var in events.SQSEvent
-	in.Records = []events.SQSMessage{{MessageId: "tv", Body: sample(t, event.SubscriptionPurchased, tvPlatform),
+	in.Records = []events.SQSMessage{{MessageId: "tv", Body: body(t, event.SubscriptionPurchased, tvPlatform),
 		Attributes: map[string]string{"ApproximateReceiveCount": "1"}}}
 	resp, err := fwd.Handle(ctx, in)
 	if err == nil || len(resp.BatchItemFailures) != 1 {

@@ -1,5 +1,5 @@
 // Package motoproc runs a moto server (the local AWS stand-in) as a child process on a
-// loopback port, for `make dev` and `make invoke`.
+// loopback port, for `make dev`, `make invoke` and the tests (package testenv).
 package motoproc
 
 import (

@@ -214,7 +214,7 @@ func (r *run) readDLQ(ctx context.Context, rep *Report) error {
 			switch {
 			case r.invalid[body]:
 				invalidSeen[body] = true
-				if kind == forwarder.FailureInvalidInput && reason != "" && reason != "-" {
+				if kind == string(forwarder.FailureInvalidInput) && reason != "" && reason != "-" {
 					withReason[body] = true
 				}
 			case r.validIDs[eventID(body)]:

@@ -15,6 +15,7 @@ import (
 // outage, which with the drain after it adds about 25-35 s. `make soak` runs the full one
 // (shared/devtools/cmd/soak).
 func TestSoakShort(t *testing.T) {
+	testenv.SkipShort(t, "the soak: a minute of load and an outage on moto")
 	cfg := Defaults()
 	cfg.Events = 1000
 	cfg.Seed = 7

@@ -12,6 +12,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 // appSpec is one app of the soak and the platforms its events come from.
@@ -43,9 +44,11 @@ type feedSpec struct {
 	Key, Secret   string
 }
 
-// receives is the soak's own statement of event-contract.md §4, written independently of
-// integration.Route so a routing bug in the forwarder shows as a missing or unexpected
-// delivery rather than being mirrored into the expectation.
+// receives is the soak's own statement of the routing rule (an enabled integration of the
+// event's app receives the types it selects, from its own app platform unless it is a legacy
+// all-platforms one), written independently of integration.Route so a routing bug in the
+// forwarder shows as a missing or unexpected delivery rather than being mirrored into the
+// expectation.
 func (f *feedSpec) receives(app *appSpec, platformID string, typ event.Type) bool {
 	if !f.Enabled || f.App != app.Name || !slices.Contains(f.Types, typ) {
 		return false
@@ -86,14 +89,14 @@ func topology(r *rand.Rand) ([]*appSpec, []*feedSpec) {
 	}
 	all := event.AllTypes
 	feeds := []*feedSpec{
-		{Name: "a-ios", App: "app-a", Platform: "ios", Types: all, Enabled: true, Pod: integration.PodUS1, CustomerID: integration.CustomerIDExternal},
-		{Name: "a-android", App: "app-a", Platform: "android", Types: all, Enabled: true, Pod: integration.PodUS2, CustomerID: integration.CustomerIDNamiUser},
-		{Name: "a-legacy", App: "app-a", Platform: "ios", AllPlatforms: true, Enabled: true, Pod: integration.PodEU1, CustomerID: integration.CustomerIDNamiUser,
+		{Name: "a-ios", App: "app-a", Platform: "ios", Types: all, Enabled: true, Pod: mparticle.PodUS1, CustomerID: integration.CustomerIDExternal},
+		{Name: "a-android", App: "app-a", Platform: "android", Types: all, Enabled: true, Pod: mparticle.PodUS2, CustomerID: integration.CustomerIDNamiUser},
+		{Name: "a-legacy", App: "app-a", Platform: "ios", AllPlatforms: true, Enabled: true, Pod: mparticle.PodEU1, CustomerID: integration.CustomerIDNamiUser,
 			Types: []event.Type{event.SubscriptionPurchased, event.SubscriptionRenewed, event.SubscriptionCancelled, event.SubscriptionExpired, event.DeviceTransaction}},
-		{Name: "b-ios", App: "app-b", Platform: "ios", Types: all, Enabled: true, Pod: integration.PodAU1, CustomerID: integration.CustomerIDExternal},
-		{Name: "b-roku", App: "app-b", Platform: "roku", Types: userTypes, Enabled: true, Pod: integration.PodUS1, CustomerID: integration.CustomerIDExternal},
-		{Name: "b-disabled", App: "app-b", Platform: "ios", AllPlatforms: true, Types: all, Enabled: false, Pod: integration.PodUS1, CustomerID: integration.CustomerIDExternal},
-		{Name: "c-legacy", App: "app-c", Platform: "android", AllPlatforms: true, Types: all, Enabled: true, Pod: integration.PodUS1, CustomerID: integration.CustomerIDExternal},
+		{Name: "b-ios", App: "app-b", Platform: "ios", Types: all, Enabled: true, Pod: mparticle.PodAU1, CustomerID: integration.CustomerIDExternal},
+		{Name: "b-roku", App: "app-b", Platform: "roku", Types: userTypes, Enabled: true, Pod: mparticle.PodUS1, CustomerID: integration.CustomerIDExternal},
+		{Name: "b-disabled", App: "app-b", Platform: "ios", AllPlatforms: true, Types: all, Enabled: false, Pod: mparticle.PodUS1, CustomerID: integration.CustomerIDExternal},
+		{Name: "c-legacy", App: "app-c", Platform: "android", AllPlatforms: true, Types: all, Enabled: true, Pod: mparticle.PodUS1, CustomerID: integration.CustomerIDExternal},
 	}
 	return apps, feeds
 }

@@ -434,11 +434,13 @@ func TestEnvironmentVariables(t *testing.T) {
 			"MAX_CONCURRENT_FEEDS":   "MaxConcurrentFeeds",
 			"IDEMPOTENCY_TTL_HOURS":  "IdempotencyTTLHours",
 			"LOG_LEVEL":              "LogLevel",
+			"AWS_ENDPOINT_URL":       "",
 		}},
 		{"IntegrationsFunction", map[string]string{
 			"INTEGRATIONS_TABLE": "IntegrationsTable",
 			"SECRETS_PREFIX":     "SecretsPrefix",
 			"LOG_LEVEL":          "LogLevel",
+			"AWS_ENDPOINT_URL":   "",
 		}},
 	}
 	for _, tc := range tests {
@@ -453,6 +455,13 @@ func TestEnvironmentVariables(t *testing.T) {
 				v, ok := vars[name]
 				if !ok {
 					t.Errorf("missing variable %s", name)
+					continue
+				}
+				if target == "" {
+					// Declared empty, for sam local invoke's --env-vars to fill in.
+					if v != "" {
+						t.Errorf("%s = %v, want the empty string", name, v)
+					}
 					continue
 				}
 				if got, ok := Ref(v); !ok || got != target {

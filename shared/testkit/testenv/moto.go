@@ -1,5 +1,7 @@
-// Package testenv starts the local AWS stand-in (moto server) for tests. A test that needs
-// AWS calls Moto(t): it starts one server per test binary or fails loudly, never skips.
+// Package testenv gives tests the local stand-ins they need: moto (AWS) and the Lambda
+// Runtime Interface Emulator. The tests come in two tiers: `go test -short` (make
+// test-short) runs what needs no stand-in process and skips the rest, saying what each
+// needs; without -short a test that needs a stand-in gets it or fails loudly, never skips.
 package testenv
 
 import (
@@ -11,8 +13,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/repo"
 	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
@@ -27,11 +31,21 @@ var (
 	startErr error
 )
 
+// SkipShort skips t under -short: the test needs what (a stand-in process, a long run),
+// which the fast tier leaves out.
+func SkipShort(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("needs %s: not run with -short", what)
+	}
+}
+
 // Moto returns the endpoint URL of a moto server for this test binary. It reuses
 // AWS_ENDPOINT_URL_TEST when set (a server started by the caller), otherwise starts
-// moto_server from MOTO_SERVER, the project's .venv, or PATH.
+// moto_server from MOTO_SERVER, the project's .venv, or PATH. Under -short it skips t.
 func Moto(t testing.TB) string {
 	t.Helper()
+	SkipShort(t, "moto, the local AWS stand-in")
 	once.Do(func() { endpoint, startErr = start() })
 	if startErr != nil {
 		t.Fatalf("moto server is required and could not be started (run `make test`, which installs it): %v", startErr)
@@ -39,7 +53,8 @@ func Moto(t testing.TB) string {
 	return endpoint
 }
 
-// Config returns an AWS config pointed at the test moto server with fake credentials.
+// Config returns an AWS config pointed at the test moto server with fake credentials. Under
+// -short it skips t.
 func Config(t testing.TB) aws.Config {
 	t.Helper()
 	ep := Moto(t)
@@ -87,3 +102,22 @@ func start() (string, error) {
 
 // ModuleRoot returns the directory holding go.mod, searched up from the working directory.
 func ModuleRoot() (string, error) { return repo.Root() }
+
+// AtomicWrites makes moto's DynamoDB writes atomic, as DynamoDB's are, for the clients made
+// from cfg: moto evaluates a write's condition and applies the write without a lock, so two
+// concurrent conditional writes can both pass. It serialises the writes and decides nothing
+// else; a test of concurrent conditional writes needs it.
+func AtomicWrites(cfg *aws.Config) {
+	var mu sync.Mutex
+	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("atomicWrites",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				switch awsmiddleware.GetOperationName(ctx) {
+				case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem":
+					mu.Lock()
+					defer mu.Unlock()
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+	})
+}

@@ -65,7 +65,7 @@ func run() error {
 	flag.StringVar(&f.rie, "rie", ".bin/aws-lambda-rie", "aws-lambda-rie binary")
 	flag.StringVar(&f.bootstrap, "bootstrap", ".bin/bootstrap", "forwarder bootstrap built for this machine")
 	flag.StringVar(&f.endpoint, "aws-endpoint", "", "moto endpoint URL (required)")
-	flag.StringVar(&f.samples, "samples", "shared/event/testdata", "directory of sample events")
+	flag.StringVar(&f.samples, "samples", "", "directory of sample events, one <type>.json each (default: the built-in samples)")
 	flag.IntVar(&f.runs, "runs", 10, "cold starts to time")
 	flag.IntVar(&f.rssMessages, "rss-messages", 1000, "messages of the invocation whose peak RSS is read (0: skip)")
 	flag.Parse()

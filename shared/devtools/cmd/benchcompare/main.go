@@ -25,6 +25,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/benchinvoke"
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
@@ -52,7 +53,7 @@ func main() {
 func gen(args []string) error {
 	fs := flag.NewFlagSet("gen", flag.ExitOnError)
 	n := fs.Int("events", 5000, "number of batches (one event each)")
-	samples := fs.String("samples", "shared/event/testdata", "directory of sample events")
+	samples := fs.String("samples", "", "directory of sample events, one <type>.json each (default: the built-in samples)")
 	out := fs.String("out", "bench/results/batches.json", "output file")
 	_ = fs.Parse(args)
 
@@ -118,7 +119,7 @@ func run(args []string) error {
 		return err
 	}
 	feed := mparticle.Feed{ID: "bench", Pod: "US1",
-		Credentials: mparticle.Credentials{Key: benchinvoke.FeedKey, Secret: benchinvoke.FeedSecret}}
+		Credentials: feedcreds.Credentials{Key: benchinvoke.FeedKey, Secret: benchinvoke.FeedSecret}}
 	upload := func(bs []mparticle.Batch) error {
 		var results []mparticle.Result
 		if *mode == "bulk" {

@@ -2,7 +2,7 @@
 // caches included, and prints its peak resident memory (VmHWM of /proc/self/status) with
 // the invocation's costs, as a benchmark line benchstat reads.
 //
-//	benchrss -messages 1000 -samples shared/event/testdata [-mpserver http://127.0.0.1:9999]
+//	benchrss -messages 1000 [-samples dir] [-mpserver http://127.0.0.1:9999]
 //
 // The event reaches the handler as it does under Lambda: one JSON payload decoded into an
 // events.SQSEvent. With -mpserver the contract server is another process (its memory is not
@@ -36,7 +36,7 @@ func main() {
 func run() error {
 	var (
 		n        = flag.Int("messages", 1000, "messages in the invocation")
-		samples  = flag.String("samples", "shared/event/testdata", "directory of sample events, one <type>.json each")
+		samples  = flag.String("samples", "", "directory of sample events, one <type>.json each (default: the built-in samples)")
 		mpURL    = flag.String("mpserver", "", "base URL of a contract server with the bench feed (default: in-process)")
 		logLevel = flag.String("log-level", "INFO", "forwarder LOG_LEVEL")
 	)

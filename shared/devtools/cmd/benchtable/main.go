@@ -1,17 +1,24 @@
 // Command benchtable turns the benchmark text `make bench` saves (benchstat format: go test
 // -bench output plus the lines of benchrss, benchcompare, bench/node/upload.js and
-// benchcold) into the markdown tables of the README's Performance section, with issue 6's targets.
-// Repeated runs of a benchmark (-count) are summarised by their median.
+// benchcold) into markdown tables with issue 6's targets, printed on stdout. With -doc it also
+// puts them into that file between its bench:begin and bench:end markers, so the performance
+// doc (bench/README.md) always shows the latest run. Repeated runs of a benchmark (-count) are
+// summarised by their median.
 //
+//	benchtable [-doc bench/README.md] bench/results/latest.txt
 //	benchtable < bench/results/latest.txt
 package main
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,28 +28,128 @@ import (
 )
 
 func main() {
-	in := io.Reader(os.Stdin)
-	if len(os.Args) > 1 {
-		f, err := os.Open(os.Args[1])
+	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchtable:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("benchtable", flag.ContinueOnError)
+	doc := fs.String("doc", "", "markdown file whose part between "+beginMarker+" and "+endMarker+" is replaced by the tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	in := stdin
+	if fs.NArg() > 0 {
+		f, err := os.Open(fs.Arg(0))
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "benchtable:", err)
-			os.Exit(1)
+			return err
 		}
 		defer f.Close()
 		in = f
 	}
 	res, err := parse(in)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchtable:", err)
-		os.Exit(1)
+		return err
 	}
-	write(os.Stdout, res)
+	var table bytes.Buffer
+	write(&table, res)
+	if *doc != "" {
+		if err := updateDoc(*doc, res.stamp, table.Bytes()); err != nil {
+			return err
+		}
+	}
+	_, err = stdout.Write(table.Bytes())
+	return err
+}
+
+const (
+	beginMarker = "<!-- bench:begin -->"
+	endMarker   = "<!-- bench:end -->"
+)
+
+// updateDoc rewrites path with the tables between its markers. The new text goes to a
+// temporary file renamed over path, so an interrupted run never leaves a half-written doc.
+func updateDoc(path, stamp string, table []byte) error {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := splice(old, stamp, table)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".benchtable-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil {
+		if err := os.Chmod(tmp.Name(), fi.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// splice replaces what lies between the doc's one begin and one end marker (each on a line
+// of its own) with the run's stamp and tables; everything else is kept byte for byte.
+func splice(doc []byte, stamp string, table []byte) ([]byte, error) {
+	lines := strings.SplitAfter(string(doc), "\n")
+	begin, end := -1, -1
+	for i, l := range lines {
+		switch strings.TrimSpace(l) {
+		case beginMarker:
+			if begin >= 0 {
+				return nil, errors.New("more than one " + beginMarker)
+			}
+			begin = i
+		case endMarker:
+			if end >= 0 {
+				return nil, errors.New("more than one " + endMarker)
+			}
+			end = i
+		}
+	}
+	if begin < 0 || end < 0 {
+		return nil, fmt.Errorf("no %s ... %s section to write the tables into", beginMarker, endMarker)
+	}
+	if end < begin {
+		return nil, errors.New(endMarker + " comes before " + beginMarker)
+	}
+	var b strings.Builder
+	for _, l := range lines[:begin+1] {
+		b.WriteString(l)
+	}
+	b.WriteString("\n")
+	if stamp != "" {
+		b.WriteString("_" + stamp + "_\n\n")
+	}
+	b.Write(table)
+	if len(table) > 0 && table[len(table)-1] != '\n' {
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	for _, l := range lines[end:] {
+		b.WriteString(l)
+	}
+	return []byte(b.String()), nil
 }
 
 // results maps a benchmark name (GOMAXPROCS suffix removed) to its values per unit.
 type results struct {
 	values map[string]map[string][]float64
 	config map[string]string
+	// stamp is the run's first comment line (when and under what load it ran), without "# ".
+	stamp string
 }
 
 var procsSuffix = regexp.MustCompile(`-\d+$`)
@@ -53,6 +160,12 @@ func parse(r io.Reader) (results, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
+		if c, ok := strings.CutPrefix(line, "# "); ok {
+			if res.stamp == "" {
+				res.stamp = strings.TrimSpace(c)
+			}
+			continue
+		}
 		if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(line, "Benchmark") && !strings.Contains(k, " ") {
 			res.config[k] = strings.TrimSpace(v)
 			continue

@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -238,7 +237,6 @@ func runDemo(ctx context.Context, root string, args []string) error {
 	}
 	rep, err := demo.Run(ctx, demo.Config{
 		Stack: st, SigningKey: key, SQS: client, Out: os.Stdout, Timeout: *timeout,
-		Samples: filepath.Join(root, "shared", "event", "testdata"),
 	})
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package api
+package controlcenter
 
 import (
 	"fmt"
@@ -9,11 +9,12 @@ import (
 	"unicode/utf8"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
+	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-// Validation bounds (also in openapi.yaml).
+// Bounds of the input rules (the API's description states them too).
 const (
 	MaxNameRunes      = 100
 	MinCredentialLen  = 8
@@ -28,24 +29,64 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 // uuidPattern is the canonical form of an integration id.
 var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-// validAppID reports whether s can be an app id (a path parameter).
-func validAppID(s string) bool { return idPattern.MatchString(s) }
+// ValidAppID reports whether s can be an app id.
+func ValidAppID(s string) bool { return idPattern.MatchString(s) }
 
-// defaults of a new integration: the Control Center's toggle starts off, the partner
-// endpoint routes by the key (so a feed needs no pod unless mParticle says otherwise), and
-// most apps use the External ID as Customer ID (product doc).
-func defaults() integration.Integration {
-	return integration.Integration{
-		Enabled:          false,
-		Pod:              integration.PodPartner,
-		CustomerIDSource: integration.CustomerIDExternal,
-	}
+// ValidID reports whether s can be an integration id: a UUID in canonical (lower-case)
+// form. Anything else names no integration.
+func ValidID(s string) bool { return uuidPattern.MatchString(s) }
+
+// Input is a create or patch request as the caller sent it. A nil pointer (or nil Events)
+// means the member was absent; a Pod of "" means mParticle's partner endpoint.
+type Input struct {
+	Name             *string
+	Enabled          *bool
+	Scope            *string
+	AppPlatformID    *string
+	Platform         *string
+	Pod              *string
+	CustomerIDSource *string
+	Events           []string
+	Credentials      *feedcreds.Credentials
+	AllowLegacyScope *bool
 }
 
-// change is a request body that passed checkInput, its values normalised (name trimmed,
-// pod upper case, events as types). A nil pointer (or nil Events) means "absent"; a Pod
-// of "" means the partner endpoint.
+// Draft is a new integration's input that passed ValidateCreate.
+type Draft struct{ c change }
+
+// Patch is a change to an integration that passed ValidatePatch.
+type Patch struct{ c change }
+
+// Empty reports whether the patch changes nothing (an empty merge patch).
+func (p Patch) Empty() bool { return p.c.empty() }
+
+// ValidateCreate checks a new integration's input on its own: each member, the members a
+// new integration needs, and the rules between members. Create checks the rest.
+func ValidateCreate(in Input) (Draft, error) {
+	c, err := check(in, true)
+	if err != nil {
+		return Draft{}, err
+	}
+	return Draft{c: c}, nil
+}
+
+// ValidatePatch checks a change on its own: each member and the rules between members.
+// The rules that depend on the stored integration are checked by Update, after its
+// precondition: a request that is malformed on its own is refused as such whatever its
+// precondition (RFC 9110, section 13.2.1), one that only conflicts with what is stored is not.
+func ValidatePatch(in Input) (Patch, error) {
+	c, err := check(in, false)
+	if err != nil {
+		return Patch{}, err
+	}
+	return Patch{c: c}, nil
+}
+
+// change is an Input that passed check, its values normalised (name trimmed, pod upper
+// case, events as types, in the product's order). A nil pointer (or nil Events) means
+// "absent"; a Pod of "" means the partner endpoint.
 type change struct {
+	checked          bool
 	Name             *string
 	Enabled          *bool
 	Scope            *integration.Scope
@@ -54,7 +95,7 @@ type change struct {
 	Pod              *string
 	CustomerIDSource *integration.CustomerIDSource
 	Events           []event.Type
-	Credentials      *credentialsInput
+	Credentials      *feedcreds.Credentials
 	AllowLegacyScope bool
 }
 
@@ -64,13 +105,21 @@ func (c change) empty() bool {
 		c.Credentials == nil
 }
 
-// checkInput validates what a request body can be judged by alone: each member, and the
-// rules between members of the same body. creating requires the members a new integration
-// needs. It runs before any precondition is evaluated, so a malformed request is refused as
-// such whatever its If-Match (RFC 9110, section 13.2.1); the rules that depend on the
-// stored integration are apply's.
-func checkInput(in input, creating bool) (change, *apiError) {
-	var c change
+// defaults of a new integration: the Control Center's toggle starts off, the partner
+// endpoint routes by the key (so a feed needs no pod unless mParticle says otherwise), and
+// most apps use the External ID as Customer ID.
+func defaults() integration.Integration {
+	return integration.Integration{
+		Enabled:          false,
+		Pod:              mparticle.PodPartner,
+		CustomerIDSource: integration.CustomerIDExternal,
+	}
+}
+
+// check validates what an input can be judged by alone. creating requires the members a
+// new integration needs.
+func check(in Input, creating bool) (change, error) {
+	c := change{checked: true}
 	if creating {
 		for _, req := range []struct {
 			name    string
@@ -88,9 +137,9 @@ func checkInput(in input, creating bool) (change, *apiError) {
 		}
 	}
 	if in.Name != nil {
-		name, aerr := checkName(*in.Name)
-		if aerr != nil {
-			return c, aerr
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return c, err
 		}
 		c.Name = &name
 	}
@@ -118,9 +167,9 @@ func checkInput(in input, creating bool) (change, *apiError) {
 		c.CustomerIDSource = &src
 	}
 	if in.Events != nil {
-		events, aerr := normalizeEvents(in.Events)
-		if aerr != nil {
-			return c, aerr
+		events, err := normalizeEvents(in.Events)
+		if err != nil {
+			return c, err
 		}
 		c.Events = events
 	}
@@ -148,13 +197,13 @@ func checkInput(in input, creating bool) (change, *apiError) {
 		return c, invalid("app_platform_id", "app_platform_id is required with scope %s", integration.ScopePlatform)
 	}
 	if in.Credentials != nil {
-		if aerr := validateCredentials(in.Credentials); aerr != nil {
-			return c, aerr
+		if err := checkCredentials(*in.Credentials); err != nil {
+			return c, err
 		}
 		c.Credentials = in.Credentials
 		if c.Pod != nil {
-			if aerr := checkKeyPod(*c.Pod, keyPod(c.Credentials.Key)); aerr != nil {
-				return c, aerr
+			if err := checkKeyPod(*c.Pod, keyPod(c.Credentials.Key)); err != nil {
+				return c, err
 			}
 		}
 	}
@@ -162,9 +211,9 @@ func checkInput(in input, creating bool) (change, *apiError) {
 }
 
 // apply merges a checked change into base and enforces the rules that depend on what is
-// stored (base is the stored integration on PATCH, defaults() on create). base is not
+// stored (base is the stored integration on Update, defaults() on Create). base is not
 // modified.
-func apply(base integration.Integration, c change, creating bool) (integration.Integration, *apiError) {
+func apply(base integration.Integration, c change, creating bool) (integration.Integration, error) {
 	out := base
 	out.Events = slices.Clone(base.Events)
 	if c.Name != nil {
@@ -182,8 +231,8 @@ func apply(base integration.Integration, c change, creating bool) (integration.I
 	if c.Events != nil {
 		out.Events = c.Events
 	}
-	if aerr := applyScope(&out, base, c, creating); aerr != nil {
-		return out, aerr
+	if err := applyScope(&out, base, c, creating); err != nil {
+		return out, err
 	}
 	if c.Pod != nil {
 		out.Pod = *c.Pod
@@ -191,11 +240,11 @@ func apply(base integration.Integration, c change, creating bool) (integration.I
 	if c.Credentials != nil {
 		out.KeyPod = keyPod(c.Credentials.Key)
 	}
-	// Checked only when this request sets the pod or the key: an integration saved before
+	// Checked only when this change sets the pod or the key: an integration saved before
 	// the check existed keeps working as it is until one of them changes.
 	if c.Pod != nil || c.Credentials != nil {
-		if aerr := checkKeyPod(out.Pod, out.KeyPod); aerr != nil {
-			return out, aerr
+		if err := checkKeyPod(out.Pod, out.KeyPod); err != nil {
+			return out, err
 		}
 	}
 	return out, nil
@@ -203,8 +252,8 @@ func apply(base integration.Integration, c change, creating bool) (integration.I
 
 // applyScope sets scope and app platform. The legacy all-platforms scope is kept on the
 // integrations that have it but is refused for new ones (and for switching to it) unless
-// the request opts in with allow_legacy_scope.
-func applyScope(out *integration.Integration, base integration.Integration, c change, creating bool) *apiError {
+// the change opts in with AllowLegacyScope.
+func applyScope(out *integration.Integration, base integration.Integration, c change, creating bool) error {
 	if c.Scope != nil {
 		becomesLegacy := *c.Scope == integration.ScopeAllPlatforms && (creating || base.Scope != integration.ScopeAllPlatforms)
 		if becomesLegacy && !c.AllowLegacyScope {
@@ -229,15 +278,15 @@ func applyScope(out *integration.Integration, base integration.Integration, c ch
 	return nil
 }
 
-func legacyScopeRefused() *apiError {
-	return &apiError{Status: 422, Code: CodeLegacyScope, Field: "scope",
+func legacyScopeRefused() *ValidationError {
+	return &ValidationError{Field: "scope", rule: ErrLegacyScope,
 		Message: "scope all_platforms is a deprecated legacy configuration; use scope platform with app_platform_id, or send allow_legacy_scope: true"}
 }
 
 // checkName returns the trimmed name. The length bound applies to the name as sent, so a
 // schema's maxLength states it exactly; the name must also hold a character other than
 // white space and no control character.
-func checkName(name string) (string, *apiError) {
+func checkName(name string) (string, error) {
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameRunes {
 		return "", invalid("name", "name must be 1 to %d characters", MaxNameRunes)
 	}
@@ -251,12 +300,12 @@ func checkName(name string) (string, *apiError) {
 	return name, nil
 }
 
-// canonicalPod returns the pod setting a request names: "" (the partner endpoint) for ""
-// or null, else the upper-case name of a pod of mparticle.Pods. Letter case is ignored,
-// in ASCII only: strings.ToUpper would also turn a long s (U+017F) into "S".
+// canonicalPod returns the pod setting an input names: mparticle.PodPartner for "", else
+// the upper-case name of a pod of mparticle.Pods. Letter case is ignored, in ASCII only:
+// strings.ToUpper would also turn a long s (U+017F) into "S".
 func canonicalPod(s string) (string, bool) {
 	if s == "" {
-		return integration.PodPartner, true
+		return mparticle.PodPartner, true
 	}
 	b := []byte(s)
 	for i, c := range b {
@@ -281,16 +330,16 @@ func keyPod(key string) string {
 
 // checkKeyPod refuses a pod that contradicts the pod the key is for: mParticle would
 // refuse every batch. The partner endpoint routes by the key, so it fits every key.
-func checkKeyPod(pod, keyPod string) *apiError {
-	if pod == integration.PodPartner || keyPod == "" || pod == keyPod {
+func checkKeyPod(pod, keyPod string) error {
+	if pod == mparticle.PodPartner || keyPod == "" || pod == keyPod {
 		return nil
 	}
 	return invalid("pod", "pod %s contradicts the key, which is for pod %s (its prefix); leave pod null to use mParticle's partner endpoint, which routes by the key, or set it to %s",
 		pod, keyPod, keyPod)
 }
 
-// normalizeEvents refuses unknown types and returns the set in the product doc's order.
-func normalizeEvents(names []string) ([]event.Type, *apiError) {
+// normalizeEvents refuses unknown types and returns the set in the product's order.
+func normalizeEvents(names []string) ([]event.Type, error) {
 	if len(names) == 0 {
 		return nil, invalid("events", "events must name at least one event type")
 	}
@@ -315,7 +364,7 @@ func normalizeEvents(names []string) ([]event.Type, *apiError) {
 	return out, nil
 }
 
-func validateCredentials(c *credentialsInput) *apiError {
+func checkCredentials(c feedcreds.Credentials) error {
 	for _, f := range []struct{ name, value string }{{"credentials.key", c.Key}, {"credentials.secret", c.Secret}} {
 		// Never echo the value: it is a secret.
 		if f.value == "" {
