@@ -6,16 +6,32 @@ SHELL := bash
 # its target (`make test`), so nothing relies on the default.
 .DEFAULT_GOAL := help
 
+# Go 1.27.3 for everything make runs (builds, tests, the Lambda binaries, the linters): the go
+# command fetches that toolchain from the module proxy on first use (about 76 MB). It carries
+# the standard-library fixes govulncheck asks for (make vulncheck); go.mod keeps `go 1.26`,
+# so a plain `go test` in a shell still works with an installed Go 1.26.
+export GOTOOLCHAIN := go1.27.3
+
 PYTHON ?= python3
 VENV   := .venv
 
-MOTO_VERSION        := 5.2.5
-CFN_LINT_VERSION    := 1.58.0
-SAM_CLI_VERSION     := 1.170.0
 STATICCHECK_VERSION := v0.8.2
 
-# The stamp names the pinned versions, so changing a pin reinstalls instead of reusing a stale venv.
-STAMP := $(VENV)/.installed-moto$(MOTO_VERSION)-cfnlint$(CFN_LINT_VERSION)-sam$(SAM_CLI_VERSION)
+# The Python tools and every one of their dependencies are pinned with their hashes in
+# requirements/*.txt (compiled from the top-level pins in requirements/*.in by `make
+# requirements`). --require-hashes makes pip refuse anything unpinned or with another hash;
+# --no-deps installs exactly that list, already complete (pip's resolver would also ask for
+# pins of a dependency named with and without extras, boto3 and boto3[crt]), and `pip check`
+# then proves it complete; --only-binary keeps pip from building a package, whose build tools
+# would be unpinned.
+PIP_INSTALL := pip install --quiet --require-hashes --no-deps --only-binary=:all:
+TOOLS_REQUIREMENTS := requirements/tools.txt
+FUZZ_REQUIREMENTS  := requirements/fuzz.txt
+
+# The stamp names a checksum of the requirements, so changing a pin reinstalls instead of
+# reusing a stale venv (a checksum, not a timestamp: a restored .venv can look newer).
+checksum = $(firstword $(shell cksum < $(1)))
+STAMP := $(VENV)/.installed-tools-$(call checksum,$(TOOLS_REQUIREMENTS))
 SAM   := $(VENV)/bin/sam
 
 # samconfig.toml environment used by `make deploy` (default or prod).
@@ -32,7 +48,7 @@ GO_FILES = $(shell find . \( -path ./.git -o -path ./$(VENV) -o -path ./.aws-sam
 # reproducible paths, no symbols. SAM's go1.x builder passes the environment to `go build`.
 LAMBDA_GOFLAGS := -buildvcs=false -trimpath -tags=lambda.norpc "-ldflags=-s -w"
 
-.PHONY: help venv fmt fmt-check vet staticcheck template-lint lint gotest test-short build test deploy clean clean-all
+.PHONY: help venv requirements fmt fmt-check vet staticcheck template-lint vulncheck lint gotest test-short build test deploy clean clean-all
 
 # --- set-up, checks, build and deploy ---
 
@@ -48,11 +64,27 @@ help:
 $(STAMP):
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet "moto[server]==$(MOTO_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)" "aws-sam-cli==$(SAM_CLI_VERSION)"
+	$(VENV)/bin/$(PIP_INSTALL) -r $(TOOLS_REQUIREMENTS)
+	$(VENV)/bin/pip check
 	touch $@
 
-## venv: install moto, cfn-lint and the SAM CLI (pinned) into .venv, once.
+## venv: install moto, cfn-lint and the SAM CLI (hash-pinned, requirements/tools.txt) into .venv, once.
 venv: $(STAMP)
+
+# pip-tools itself comes hash-pinned from requirements/piptools.txt, which this target also
+# regenerates. The pins hold for Python 3.11, the version the README asks for.
+PIP_TOOLS_VENV := .bin/pip-tools
+
+## requirements: recompile requirements/*.txt (every dependency, with hashes) from the pins in requirements/*.in.
+requirements:
+	rm -rf $(PIP_TOOLS_VENV)
+	$(PYTHON) -m venv $(PIP_TOOLS_VENV)
+	$(PIP_TOOLS_VENV)/bin/$(PIP_INSTALL) -r requirements/piptools.txt
+	$(PIP_TOOLS_VENV)/bin/pip check
+	cd requirements && for f in *.in; do \
+	  PIP_FIND_LINKS= ../$(PIP_TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links --output-file "$${f%.in}.txt" "$$f"; \
+	done
 
 ## fmt: rewrite Go files with gofmt.
 fmt:
@@ -76,8 +108,29 @@ template-lint: $(STAMP)
 	$(SAM) validate --lint --template-file template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
 
+# The vulnerability database cannot be fetched from vuln.go.dev here, but the Go module proxy
+# serves a snapshot of it as a module (golang.org/x/vulndb, data/osv); that module's own
+# indexdb turns it into the database govulncheck reads, once per snapshot (about 80 s).
+VULNDB_VERSION      := v0.0.0-20261105234957-e22db6528018
+GOVULNCHECK_VERSION := v1.9.0
+VULNDB              := .bin/vulndb
+VULNDB_STAMP        := .bin/.vulndb-$(VULNDB_VERSION)
+
+$(VULNDB_STAMP):
+	rm -rf $(VULNDB) .bin/.vulndb-*
+	mkdir -p .bin
+	dir="$$(cd "$${TMPDIR:-/tmp}" && go mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | \
+	  sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')"; \
+	test -d "$$dir/data/osv"; \
+	cd "$$dir" && GOFLAGS=-mod=mod go run ./cmd/indexdb -vulns "$$dir/data/osv" -out $(abspath $(VULNDB))
+	touch $@
+
+## vulncheck: govulncheck (pinned) on every package, against the pinned snapshot of the Go vulnerability database.
+vulncheck: $(VULNDB_STAMP)
+	go run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db file://$(abspath $(VULNDB)) ./...
+
 ## lint: everything that checks without running.
-lint: fmt-check vet staticcheck template-lint
+lint: fmt-check vet staticcheck template-lint vulncheck
 
 ## gotest: the Go tests, with the race detector and no cached results.
 gotest: $(STAMP)
@@ -206,9 +259,8 @@ benchstat: $(BENCHSTAT_STAMP)
 # (shared/devtools/cmd/soak; TestSoakShort in `make gotest` is the CI-sized one), with SOAK_OUTAGE of
 # mParticle answering only 503 midway (0 for none). ci-fuzz: both fuzzers
 # within CI's budget, about 10 s per Go target plus API_FUZZ_SECONDS of schemathesis.
-SCHEMATHESIS_VERSION := 4.32.5
 FUZZ_VENV  := $(VENV)/fuzz
-FUZZ_STAMP := $(FUZZ_VENV)/.installed-schemathesis$(SCHEMATHESIS_VERSION)
+FUZZ_STAMP := $(FUZZ_VENV)/.installed-$(call checksum,$(FUZZ_REQUIREMENTS))
 FUZZTIME         ?= 10s
 API_FUZZ_SECONDS ?= 45
 API_FUZZ_SEED    ?= 1
@@ -222,7 +274,8 @@ SOAK_OUTAGE      ?= 60s
 $(FUZZ_STAMP): $(STAMP)
 	rm -rf $(FUZZ_VENV)
 	$(PYTHON) -m venv $(FUZZ_VENV)
-	$(FUZZ_VENV)/bin/pip install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"
+	$(FUZZ_VENV)/bin/$(PIP_INSTALL) -r $(FUZZ_REQUIREMENTS)
+	$(FUZZ_VENV)/bin/pip check
 	touch $@
 
 ## fuzz: run each Go fuzz target (func FuzzX in a _test.go file) for FUZZTIME.

@@ -23,34 +23,38 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/integration"
 )
 
-// Integrations is what the API does with an app's integrations (controlcenter.Service).
+// Integrations is what the API does with an app's integrations (controlcenter.Service). by
+// is the caller's token subject, recorded with each change.
 type Integrations interface {
-	Create(ctx context.Context, appID string, d controlcenter.Draft) (integration.Integration, error)
+	Create(ctx context.Context, appID, by string, d controlcenter.Draft) (integration.Integration, error)
 	Get(ctx context.Context, appID, id string) (integration.Integration, error)
 	List(ctx context.Context, appID string, limit int, cursor string) (controlcenter.Page, error)
-	Update(ctx context.Context, appID, id string, cond controlcenter.Precondition, p controlcenter.Patch) (integration.Integration, error)
-	Delete(ctx context.Context, appID, id string, cond controlcenter.Precondition) error
+	Update(ctx context.Context, appID, id, by string, cond controlcenter.Precondition, p controlcenter.Patch) (integration.Integration, error)
+	Delete(ctx context.Context, appID, id, by string, cond controlcenter.Precondition) error
 }
 
 // DefaultLimit is the page size of a list request that names none; at most
 // controlcenter.MaxPageSize may be asked for.
 const DefaultLimit = 20
 
-// Config holds a Handler's dependencies.
+// Config holds a Handler's dependencies. Auth says which tokens are operators' (the zero
+// Policy: none).
 type Config struct {
 	Integrations Integrations
+	Auth         auth.Policy
 	Logger       *slog.Logger
 }
 
 // Handler serves the Integrations API.
 type Handler struct {
 	integrations Integrations
+	auth         auth.Policy
 	log          *slog.Logger
 }
 
 // New returns a handler.
 func New(cfg Config) *Handler {
-	h := &Handler{integrations: cfg.Integrations, log: cfg.Logger}
+	h := &Handler{integrations: cfg.Integrations, auth: cfg.Auth, log: cfg.Logger}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -101,7 +105,7 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	}
 	// API Gateway's authorizer has refused unauthenticated requests already; checking again
 	// keeps a misconfigured route from being open.
-	p, err := auth.FromAPIGateway(req)
+	p, err := h.auth.FromAPIGateway(req)
 	if err != nil {
 		return rt, events.APIGatewayV2HTTPResponse{}, errorf(http.StatusUnauthorized, CodeUnauthenticated, "", "a valid bearer token is required")
 	}
@@ -120,13 +124,13 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	case "GET " + pathIntegrations:
 		resp, aerr = h.list(ctx, req, rt.appID)
 	case "POST " + pathIntegrations:
-		resp, aerr = h.create(ctx, req, rt.appID)
+		resp, aerr = h.create(ctx, req, rt.appID, p.Subject)
 	case "GET " + pathIntegration:
 		resp, aerr = h.get(ctx, rt.appID, rt.id)
 	case "PATCH " + pathIntegration:
-		resp, aerr = h.patch(ctx, req, rt.appID, rt.id)
+		resp, aerr = h.patch(ctx, req, rt.appID, rt.id, p.Subject)
 	case "DELETE " + pathIntegration:
-		resp, aerr = h.delete(ctx, req, rt.appID, rt.id)
+		resp, aerr = h.delete(ctx, req, rt.appID, rt.id, p.Subject)
 	}
 	return rt, resp, aerr
 }
@@ -204,7 +208,7 @@ func (h *Handler) get(ctx context.Context, appID, id string) (events.APIGatewayV
 	return jsonResponse(http.StatusOK, toResource(in), map[string]string{"ETag": etag(in.Version)}), nil
 }
 
-func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID string) (events.APIGatewayV2HTTPResponse, *apiError) {
+func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, by string) (events.APIGatewayV2HTTPResponse, *apiError) {
 	in, aerr := readInput(req, "application/json")
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
@@ -213,7 +217,7 @@ func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
-	created, err := h.integrations.Create(ctx, appID, draft)
+	created, err := h.integrations.Create(ctx, appID, by, draft)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
@@ -225,8 +229,9 @@ func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 // is malformed, or invalid on its own, is refused as such whatever its If-Match; then a
 // missing If-Match is 428; the service then answers 404 for an integration that does not
 // exist, and only then evaluates the precondition (412) and checks the change against the
-// stored integration (422).
-func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id string) (events.APIGatewayV2HTTPResponse, *apiError) {
+// stored integration (422). A write over the app's rate limit (429) is refused after the
+// request's own checks, before the service reads anything.
+func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id, by string) (events.APIGatewayV2HTTPResponse, *apiError) {
 	in, aerr := readInput(req, "application/json", "application/merge-patch+json")
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
@@ -239,7 +244,7 @@ func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	updated, err := h.integrations.Update(ctx, appID, id, cond, p)
+	updated, err := h.integrations.Update(ctx, appID, id, by, cond, p)
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
@@ -248,12 +253,12 @@ func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 
 // delete removes an integration. Like PATCH it requires If-Match ("*" deletes whatever
 // version exists), so a client never deletes a configuration it has not seen.
-func (h *Handler) delete(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id string) (events.APIGatewayV2HTTPResponse, *apiError) {
+func (h *Handler) delete(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id, by string) (events.APIGatewayV2HTTPResponse, *apiError) {
 	cond, aerr := ifMatch(req)
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
-	if err := h.integrations.Delete(ctx, appID, id, cond); err != nil {
+	if err := h.integrations.Delete(ctx, appID, id, by, cond); err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNoContent, Headers: baseHeaders()}, nil

@@ -23,6 +23,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/auth"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -290,11 +291,26 @@ func TestAuth(t *testing.T) {
 		t.Fatalf("%d integrations after refused creates", len(page.Items))
 	}
 
-	// The admin scope grants every app.
-	admin := token(t, nil, auth.ScopeAdmin)
+	// An operator's access token (the admin client's, with the admin scope) grants every
+	// app; a tenant's token asking for the scope grants nothing more.
+	admin, err := devauth.IssueDevAdminToken(devKey, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scoped := token(t, []string{newAppID()}, devauth.DevAdminScope)
 	for _, tr := range transports {
 		if r := e.do(tr, call{method: http.MethodGet, path: itemPath(app, id), token: admin}); r.status != http.StatusOK {
 			t.Fatalf("admin over %s: %d", tr, r.status)
+		}
+		if r := e.do(tr, call{method: http.MethodGet, path: itemPath(app, id), token: scoped}); r.status != http.StatusNotFound {
+			t.Fatalf("tenant token with the admin scope over %s: %d", tr, r.status)
+		}
+	}
+	// With admin access off (the default), the operator's token is no one's.
+	off := newEnvWith(t, map[string]string{stack.EnvAdminScope: "", stack.EnvAdminClientID: ""})
+	for _, tr := range transports {
+		if r := off.do(tr, call{method: http.MethodGet, path: itemPath(app, id), token: admin}); r.status != http.StatusNotFound {
+			t.Fatalf("admin token with admin access off over %s: %d", tr, r.status)
 		}
 	}
 

@@ -277,6 +277,17 @@ func TestSpecStatesTheInputRules(t *testing.T) {
 			names = append(names, string(r), "a"+string(r), string(r)+"a")
 		}
 	}
+	// Every format character (Cf), and its neighbours, which are not.
+	for _, rt := range unicode.Cf.R16 {
+		for r := rune(rt.Lo); r <= rune(rt.Hi); r += rune(rt.Stride) {
+			names = append(names, string(r), "a"+string(r)+"b", string(r-1)+"a", "a"+string(r+1))
+		}
+	}
+	for _, rt := range unicode.Cf.R32 {
+		for r := rune(rt.Lo); r <= rune(rt.Hi); r += rune(rt.Stride) {
+			names = append(names, string(r), "a"+string(r)+"b", string(r-1)+"a", "a"+string(r+1))
+		}
+	}
 	for _, n := range names {
 		_, aerr := controlcenter.ValidatePatch(controlcenter.Input{Name: &n})
 		if specErr := name.VisitJSON(n); (specErr == nil) != (aerr == nil) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/controlcenter"
 )
@@ -27,6 +29,8 @@ const (
 	CodeLegacyScope          = "legacy_scope_refused"
 	CodeInternal             = "internal_error"
 	CodeCleanupPending       = "cleanup_pending"
+	CodeIntegrationLimit     = "integration_limit"
+	CodeRateLimited          = "rate_limited"
 )
 
 // errorCodes lists every code above (the spec's enum must hold them all).
@@ -34,7 +38,7 @@ var errorCodes = []string{
 	CodeBadRequest, CodeInvalidJSON, CodeUnknownField, CodeInvalidType, CodeInvalidParameter,
 	CodeUnauthenticated, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePreconditionFailed,
 	CodePreconditionRequired, CodeTooLarge, CodeUnsupportedMedia, CodeValidation, CodeLegacyScope,
-	CodeInternal, CodeCleanupPending,
+	CodeInternal, CodeCleanupPending, CodeIntegrationLimit, CodeRateLimited,
 }
 
 // apiError is an error the API reports to the caller: status, code, a message safe to show
@@ -93,6 +97,8 @@ func fromDomain(err error) *apiError {
 	var (
 		verr *controlcenter.ValidationError
 		perr *controlcenter.PreconditionError
+		lerr *controlcenter.LimitError
+		rerr *controlcenter.RateLimitError
 	)
 	switch {
 	case errors.As(err, &verr):
@@ -111,6 +117,11 @@ func fromDomain(err error) *apiError {
 		return &apiError{Status: http.StatusConflict, Code: CodeConflict, Message: "an integration with this id already exists; retry", cause: err}
 	case errors.Is(err, controlcenter.ErrBadCursor):
 		return badCursor()
+	case errors.As(err, &lerr):
+		return errorf(http.StatusConflict, CodeIntegrationLimit, "",
+			"the app has %d integrations, the most allowed; delete one before adding another", lerr.Max)
+	case errors.As(err, &rerr):
+		return rateLimited(rerr)
 	case errors.Is(err, controlcenter.ErrCleanupPending):
 		return &apiError{
 			Status: http.StatusInternalServerError, Code: CodeCleanupPending, cause: err,
@@ -119,6 +130,19 @@ func fromDomain(err error) *apiError {
 	default:
 		return internal(err)
 	}
+}
+
+// rateLimited is 429 with Retry-After: the whole seconds until the app's window ends.
+func rateLimited(e *controlcenter.RateLimitError) *apiError {
+	secs := max(1, int((e.RetryAfter+time.Second-1)/time.Second))
+	what := "changes to the app's integrations"
+	if e.Quota == controlcenter.QuotaCredentialWrites {
+		what = "changes to the app's credentials"
+	}
+	aerr := errorf(http.StatusTooManyRequests, CodeRateLimited, "",
+		"too many %s: at most %d per minute; retry after %d seconds", what, e.Limit, secs)
+	aerr.headers = map[string]string{"Retry-After": strconv.Itoa(secs)}
+	return aerr
 }
 
 // errorBody is the JSON error envelope.

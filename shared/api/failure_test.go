@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go/middleware"
@@ -63,18 +65,29 @@ func (f *faults) check(op string) error {
 }
 
 // inject is a newEnv option: the handler's AWS calls go through check, by operation name,
-// before the SDK sends them (and so before its retries).
+// before the SDK sends them (and so before its retries). The update that counts a write in
+// the app's rate-limit window is named windowUpdate, so that "UpdateItem" is an
+// integration's.
 func (f *faults) inject(cfg *aws.Config) {
 	cfg.APIOptions = append(cfg.APIOptions, func(st *middleware.Stack) error {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("injectFaults",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				if err := f.check(awsmiddleware.GetOperationName(ctx)); err != nil {
+				op := awsmiddleware.GetOperationName(ctx)
+				if u, ok := in.Parameters.(*dynamodb.UpdateItemInput); ok {
+					if sk, ok := u.Key["sk"].(*ddbtypes.AttributeValueMemberS); ok && strings.HasPrefix(sk.Value, "RATE#") {
+						op = windowUpdate
+					}
+				}
+				if err := f.check(op); err != nil {
 					return middleware.InitializeOutput{}, middleware.Metadata{}, err
 				}
 				return next.HandleInitialize(ctx, in)
 			}), middleware.After)
 	})
 }
+
+// windowUpdate names the UpdateItem that counts a write in the app's rate-limit window.
+const windowUpdate = "UpdateItem(window)"
 
 // faultyEnv is an env whose AWS calls fail when armed. Faults come before the serialised
 // writes, so a hook may itself write through the handler.
@@ -123,7 +136,7 @@ func TestCreateFailures(t *testing.T) {
 	t.Run("item write fails: the secret is scheduled for deletion", func(t *testing.T) {
 		e, f := faultyEnv(t)
 		app := newAppID()
-		f.arm("PutItem")
+		f.arm("TransactWriteItems")
 		body, _, _ := e.createBody(nil)
 		r := e.do(viaEvent, call{method: http.MethodPost, path: collectionPath(app), body: body, token: token(t, []string{app})})
 		wantInternal(t, r, "internal_error")
@@ -143,7 +156,7 @@ func TestCreateFailures(t *testing.T) {
 		e, f := faultyEnv(t)
 		app := newAppID()
 		tok := token(t, []string{app})
-		f.arm("PutItem", "DeleteSecret")
+		f.arm("TransactWriteItems", "DeleteSecret")
 		body, _, _ := e.createBody(nil)
 		r := e.do(viaEvent, call{method: http.MethodPost, path: collectionPath(app), body: body, token: tok})
 		wantInternal(t, r, "internal_error")
@@ -262,7 +275,7 @@ func TestRotationFailures(t *testing.T) {
 
 	t.Run("lost race for DELETE: 412, nothing deleted", func(t *testing.T) {
 		e, f, app, tok, id, _ := setup(t)
-		f.before["DeleteItem"] = func() {
+		f.before["TransactWriteItems"] = func() {
 			if r := e.do(viaEvent, call{method: http.MethodPatch, path: itemPath(app, id), body: `{"enabled":false}`, token: tok, headers: ifMatch(`"1"`)}); r.status != http.StatusOK {
 				t.Errorf("competing PATCH: %d %s", r.status, r.body)
 			}
@@ -312,7 +325,7 @@ func TestDeleteFailures(t *testing.T) {
 		app := newAppID()
 		tok := token(t, []string{app})
 		id, key, _ := e.create(viaEvent, app, tok, nil)
-		f.arm("DeleteItem")
+		f.arm("TransactWriteItems")
 		wantInternal(t, e.do(viaHTTP, call{method: http.MethodDelete, path: itemPath(app, id), token: tok, headers: ifMatch(`"1"`)}), "internal_error")
 		it, err := e.item(app, id)
 		if err != nil {

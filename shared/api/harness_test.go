@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
@@ -83,10 +85,21 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testStack is the stack name the handler runs as (the tag of the secrets it creates).
+const testStack = "apitest"
+
 // newEnv builds the handler as the Lambda does (app.NewIntegrations) over the package's moto
 // stack. Each option adjusts the AWS config of the handler's clients only (the test's own
-// clients, which check the outcome, are left alone), e.g. to inject faults.
+// clients, which check the outcome, are left alone), e.g. to inject faults. The per-app
+// limits are far above what a test does, and admin access is on for the local operators'
+// client and scope; newEnvWith sets other values.
 func newEnv(t *testing.T, opts ...func(*aws.Config)) *env {
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with some of the environment the handler reads set to other values
+// ("" unsets one).
+func newEnvWith(t *testing.T, settings map[string]string, opts ...func(*aws.Config)) *env {
 	t.Helper()
 	cfg := testenv.Config(t)
 	stackOnce.Do(func() {
@@ -104,9 +117,19 @@ func newEnv(t *testing.T, opts ...func(*aws.Config)) *env {
 	}
 	e.store = integrationstore.New(e.ddb, stackOut.Names.IntegrationsTable)
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	settings := map[string]string{"INTEGRATIONS_TABLE": stackOut.Names.IntegrationsTable, "SECRETS_PREFIX": e.prefix}
+	env := map[string]string{
+		"INTEGRATIONS_TABLE":                  stackOut.Names.IntegrationsTable,
+		stack.EnvSecretsPrefix:                e.prefix,
+		stack.EnvStackName:                    testStack,
+		stack.EnvMaxIntegrationsPerApp:        "1000",
+		stack.EnvAppWritesPerMinute:           "1000",
+		stack.EnvAppCredentialWritesPerMinute: "1000",
+		stack.EnvAdminScope:                   devauth.DevAdminScope,
+		stack.EnvAdminClientID:                devauth.DevAdminClientID,
+	}
+	maps.Copy(env, settings)
 	var err error
-	if e.h, err = app.NewIntegrations(handlerCfg, func(k string) string { return settings[k] }, log); err != nil {
+	if e.h, err = app.NewIntegrations(handlerCfg, func(k string) string { return env[k] }, log); err != nil {
 		t.Fatal(err)
 	}
 	if e.verifier, err = devauth.NewDevVerifier(devKey); err != nil {

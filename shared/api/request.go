@@ -119,7 +119,7 @@ func sortedNames(m map[string]json.RawMessage) []string {
 // clearer message than other unknown members.
 var readOnly = map[string]bool{
 	"id": true, "app_id": true, "created_at": true, "updated_at": true, "version": true,
-	"status": true, "deprecations": true, "endpoint": true,
+	"status": true, "deprecations": true, "endpoint": true, "created_by": true, "updated_by": true,
 }
 
 // decodeInput strictly decodes a create/patch body: unknown members, wrong types and nulls

@@ -35,7 +35,9 @@ type resource struct {
 	Status           statusView                   `json:"status"`
 	Deprecations     []deprecation                `json:"deprecations,omitempty"`
 	CreatedAt        time.Time                    `json:"created_at"`
+	CreatedBy        string                       `json:"created_by,omitempty"`
 	UpdatedAt        time.Time                    `json:"updated_at"`
+	UpdatedBy        string                       `json:"updated_by,omitempty"`
 	Version          int64                        `json:"version"`
 }
 
@@ -66,6 +68,7 @@ func toResource(in integration.Integration) resource {
 		Credentials: credentialsView{KeyHint: in.KeyHint, SecretSet: in.SecretID != ""},
 		Status:      statusView{Health: in.Health, LastError: in.HealthError},
 		CreatedAt:   in.CreatedAt, UpdatedAt: in.UpdatedAt, Version: in.Version,
+		CreatedBy: in.CreatedBy, UpdatedBy: in.UpdatedBy,
 	}
 	if r.Events == nil {
 		r.Events = []event.Type{}

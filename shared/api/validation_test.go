@@ -47,6 +47,9 @@ func TestCreateValidation(t *testing.T) {
 		{"name of Unicode spaces", map[string]any{"name": "\u00a0\u3000\u2028 "}, refusal{422, "validation_failed", "name"}},
 		{"name with NEL", map[string]any{"name": "a\u0085b"}, refusal{422, "validation_failed", "name"}},
 		{"name with control char", map[string]any{"name": "a\u0007b"}, refusal{422, "validation_failed", "name"}},
+		{"name with a bidi override", map[string]any{"name": "iOS \u202egnp.exe"}, refusal{422, "validation_failed", "name"}},
+		{"name with a zero-width space", map[string]any{"name": "i\u200bOS"}, refusal{422, "validation_failed", "name"}},
+		{"name with a tag character", map[string]any{"name": "iOS\U000E0041"}, refusal{422, "validation_failed", "name"}},
 		{"name not a string", map[string]any{"name": 5}, refusal{400, "invalid_type", "name"}},
 		{"name null", map[string]any{"name": "null-marker"}, refusal{400, "invalid_type", "name"}},
 		{"enabled not a bool", map[string]any{"enabled": "yes"}, refusal{400, "invalid_type", "enabled"}},
@@ -85,6 +88,7 @@ func TestCreateValidation(t *testing.T) {
 		{"unknown member", map[string]any{"colour": "blue"}, refusal{400, "unknown_field", "colour"}},
 		{"read-only member", map[string]any{"id": "x"}, refusal{400, "unknown_field", "id"}},
 		{"read-only version", map[string]any{"version": 3}, refusal{400, "unknown_field", "version"}},
+		{"read-only created_by", map[string]any{"created_by": "someone"}, refusal{400, "unknown_field", "created_by"}},
 		{"allow_legacy_scope not a bool", map[string]any{"allow_legacy_scope": "true"}, refusal{400, "invalid_type", "allow_legacy_scope"}},
 	}
 	for _, tr := range transports {

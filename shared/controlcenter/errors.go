@@ -3,10 +3,12 @@ package controlcenter
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Outcomes a caller tells apart. The Store port reports ErrNotFound, ErrConflict,
-// ErrPreconditionFailed and ErrBadCursor (wrapped) in the cases its methods document.
+// ErrPreconditionFailed, ErrBadCursor and ErrIntegrationLimit (wrapped) in the cases its
+// methods document, the Secrets port ErrSecretNotOwned.
 var (
 	// ErrNotFound: the app has no integration with that id.
 	ErrNotFound = errors.New("controlcenter: integration not found")
@@ -23,6 +25,15 @@ var (
 	// ErrLegacyScope is the rule a *ValidationError names when it refuses the deprecated
 	// all-platforms scope for a new integration or a switch to it.
 	ErrLegacyScope = errors.New("controlcenter: legacy scope refused")
+	// ErrIntegrationLimit: the app has the most integrations allowed. Service methods
+	// return it as a *LimitError.
+	ErrIntegrationLimit = errors.New("controlcenter: the app has the most integrations allowed")
+	// ErrRateLimited: the app has made the most writes allowed in the current window.
+	// Service methods return it as a *RateLimitError.
+	ErrRateLimited = errors.New("controlcenter: too many writes for the app in this window")
+	// ErrSecretNotOwned: the secret an integration's name points at was not created by this
+	// deployment, so it is not deleted.
+	ErrSecretNotOwned = errors.New("controlcenter: the secret is not this deployment's")
 )
 
 // ValidationError refuses a change: Field names the request member at fault (as the API
@@ -60,3 +71,29 @@ func (e *PreconditionError) Error() string {
 }
 
 func (e *PreconditionError) Unwrap() error { return ErrPreconditionFailed }
+
+// LimitError is ErrIntegrationLimit with the bound.
+type LimitError struct {
+	Max int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%v (%d)", ErrIntegrationLimit, e.Max)
+}
+
+func (e *LimitError) Unwrap() error { return ErrIntegrationLimit }
+
+// RateLimitError is ErrRateLimited: Quota is the limit reached (QuotaWrites or
+// QuotaCredentialWrites), Limit its writes per window, and RetryAfter the time until the
+// window ends.
+type RateLimitError struct {
+	Quota      string
+	Limit      int
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%v: %s at its limit of %d, retry after %v", ErrRateLimited, e.Quota, e.Limit, e.RetryAfter)
+}
+
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
@@ -17,15 +18,17 @@ var errInjected = errors.New("injected failure")
 // memStore is a Store in memory, with the port's errors. fail makes the named method
 // fail; before runs (once) at the start of the named method, to let a competitor in.
 type memStore struct {
-	mu     sync.Mutex
-	items  map[string]integration.Integration
-	fail   map[string]error
-	before map[string]func()
-	calls  []string
+	mu       sync.Mutex
+	items    map[string]integration.Integration
+	cleanups map[string]bool
+	fail     map[string]error
+	before   map[string]func()
+	calls    []string
 }
 
 func newMemStore() *memStore {
-	return &memStore{items: map[string]integration.Integration{}, fail: map[string]error{}, before: map[string]func(){}}
+	return &memStore{items: map[string]integration.Integration{}, cleanups: map[string]bool{},
+		fail: map[string]error{}, before: map[string]func(){}}
 }
 
 func memKey(appID, id string) string { return appID + "/" + id }
@@ -44,7 +47,7 @@ func (m *memStore) enter(op string) error {
 	return err
 }
 
-func (m *memStore) Create(_ context.Context, in *integration.Integration) error {
+func (m *memStore) Create(_ context.Context, in *integration.Integration, max int) error {
 	if err := m.enter("Create"); err != nil {
 		return err
 	}
@@ -54,7 +57,49 @@ func (m *memStore) Create(_ context.Context, in *integration.Integration) error 
 	if _, ok := m.items[k]; ok {
 		return fmt.Errorf("create %s: %w", k, ErrConflict)
 	}
+	if m.count(in.AppID) >= max {
+		return fmt.Errorf("create %s: %w", k, ErrIntegrationLimit)
+	}
 	m.items[k] = clone(*in)
+	return nil
+}
+
+func (m *memStore) Count(_ context.Context, appID string) (int, error) {
+	if err := m.enter("Count"); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.count(appID), nil
+}
+
+// count is the app's number of integrations; the caller holds m.mu.
+func (m *memStore) count(appID string) int {
+	n := 0
+	for _, in := range m.items {
+		if in.AppID == appID {
+			n++
+		}
+	}
+	return n
+}
+
+func (m *memStore) CleanupPending(_ context.Context, appID, id string) (bool, error) {
+	if err := m.enter("CleanupPending"); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cleanups[memKey(appID, id)], nil
+}
+
+func (m *memStore) CleanupDone(_ context.Context, appID, id string) error {
+	if err := m.enter("CleanupDone"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.cleanups, memKey(appID, id))
 	return nil
 }
 
@@ -133,6 +178,7 @@ func (m *memStore) Delete(_ context.Context, appID, id string, expected int64) e
 		return fmt.Errorf("delete %s: %w", k, ErrPreconditionFailed)
 	}
 	delete(m.items, k)
+	m.cleanups[k] = true
 	return nil
 }
 
@@ -153,6 +199,7 @@ type memSecret struct {
 	versions  map[string]feedcreds.Credentials
 	current   string
 	scheduled bool
+	foreign   bool // not this deployment's: ScheduleDelete refuses it
 }
 
 // memSecrets is a Secrets port in memory. Secrets are named "<app>/<id>", which is also
@@ -230,9 +277,32 @@ func (m *memSecrets) ScheduleDelete(_ context.Context, appID, integrationID stri
 		return err
 	}
 	if s, ok := m.secrets[memKey(appID, integrationID)]; ok {
+		if s.foreign {
+			return fmt.Errorf("secret %s: %w", memKey(appID, integrationID), ErrSecretNotOwned)
+		}
 		s.scheduled = true
 	}
 	return nil
+}
+
+// plant adds a secret that this deployment did not create.
+func (m *memSecrets) plant(appID, id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.secrets[memKey(appID, id)] = &memSecret{versions: map[string]feedcreds.Credentials{}, foreign: true}
+}
+
+// written returns every credentials value stored.
+func (m *memSecrets) written() []feedcreds.Credentials {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []feedcreds.Credentials
+	for _, s := range m.secrets {
+		for _, c := range s.versions {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // value returns the credentials of a secret at version ("" for the current one).
@@ -261,4 +331,40 @@ func (m *memSecrets) count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.secrets)
+}
+
+// memWindows is a Windows port in memory: counts by app, window start and quota. fail
+// makes Take fail.
+type memWindows struct {
+	mu     sync.Mutex
+	counts map[string]int
+	fail   error
+	calls  int
+}
+
+func newMemWindows() *memWindows { return &memWindows{counts: map[string]int{}} }
+
+func (m *memWindows) Take(_ context.Context, appID string, start, _ time.Time, quotas []Quota) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.fail != nil {
+		return "", m.fail
+	}
+	k := func(q Quota) string { return appID + "|" + start.Format(time.RFC3339Nano) + "|" + q.Name }
+	for _, q := range quotas {
+		if m.counts[k(q)] >= q.Max {
+			return q.Name, nil
+		}
+	}
+	for _, q := range quotas {
+		m.counts[k(q)]++
+	}
+	return "", nil
+}
+
+// validStored is a stored integration of the app, as another writer might have made it.
+func validStored(appID, id string) integration.Integration {
+	return integration.Integration{ID: id, AppID: appID, Name: "other", Scope: integration.ScopePlatform,
+		AppPlatformID: "plat", Platform: "ios", Version: 1}
 }

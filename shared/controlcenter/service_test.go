@@ -18,7 +18,13 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-const app = "app-1"
+const (
+	app = "app-1"
+	by  = "user-1"
+)
+
+// limits are the fixture's: room enough for every test but the ones about limits.
+var limits = Limits{IntegrationsPerApp: 20, WritesPerMinute: 100, CredentialWritesPerMinute: 100}
 
 var now = time.Date(2026, 3, 4, 5, 6, 7, 891234567, time.UTC)
 
@@ -26,22 +32,36 @@ type fixture struct {
 	svc     *Service
 	store   *memStore
 	secrets *memSecrets
+	windows *memWindows
 	logs    *bytes.Buffer
 	ids     int
+	clock   time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, limits) }
+
+func newFixtureWith(t *testing.T, l Limits) *fixture {
 	t.Helper()
-	f := &fixture{store: newMemStore(), secrets: newMemSecrets(), logs: &bytes.Buffer{}}
+	f := &fixture{store: newMemStore(), secrets: newMemSecrets(), windows: newMemWindows(), logs: &bytes.Buffer{}, clock: now}
 	f.svc = New(Config{
 		Store:   f.store,
 		Secrets: f.secrets,
+		Windows: f.windows,
 		NewID: func() (string, error) {
 			f.ids++
 			return fmt.Sprintf("00000000-0000-7000-8000-%012d", f.ids), nil
 		},
-		Now:    func() time.Time { return now },
+		Limits: l,
+		Now:    func() time.Time { return f.clock },
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
+	})
+	t.Cleanup(func() {
+		// Whatever a test did, no credential value was logged.
+		for _, c := range f.secrets.written() {
+			if strings.Contains(f.logs.String(), c.Key) || strings.Contains(f.logs.String(), c.Secret) {
+				t.Errorf("a credential value appears in the logs")
+			}
+		}
 	})
 	return f
 }
@@ -67,7 +87,7 @@ func (f *fixture) create(t *testing.T, in Input) integration.Integration {
 	if err != nil {
 		t.Fatalf("ValidateCreate: %v", err)
 	}
-	created, err := f.svc.Create(context.Background(), app, d)
+	created, err := f.svc.Create(context.Background(), app, by, d)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -110,6 +130,7 @@ func TestCreate(t *testing.T) {
 		SecretID:         app + "/" + got.ID, SecretVersionID: "v1", KeyHint: "abcd", KeyPod: "US2",
 		CredentialsUpdatedAt: now.Truncate(time.Millisecond),
 		CreatedAt:            now.Truncate(time.Millisecond), UpdatedAt: now.Truncate(time.Millisecond), Version: 1,
+		CreatedBy: by, UpdatedBy: by,
 	}
 	if !reflect.DeepEqual(stored, want) || !reflect.DeepEqual(got, want) {
 		t.Fatalf("stored %+v\nreturned %+v\nwant %+v", stored, got, want)
@@ -117,9 +138,13 @@ func TestCreate(t *testing.T) {
 	if c, _ := f.secrets.value(stored.SecretID, stored.SecretVersionID); c != *in.Credentials {
 		t.Fatal("the record's secret version does not hold the credentials")
 	}
-	// Credentials first: a record never names a secret that does not exist.
-	if f.secrets.calls[0] != "Create" || f.store.calls[0] != "Create" || f.secrets.count() != 1 {
+	// Credentials first: a record never names a secret that does not exist. The app's
+	// count is read before either, and the write counted before anything.
+	if !slices.Equal(f.secrets.calls, []string{"Create"}) || !slices.Equal(f.store.calls, []string{"Count", "Create"}) || f.secrets.count() != 1 {
 		t.Fatalf("calls: secrets %v, store %v", f.secrets.calls, f.store.calls)
+	}
+	if f.windows.calls != 1 {
+		t.Fatalf("%d writes counted, want 1", f.windows.calls)
 	}
 }
 
@@ -149,7 +174,7 @@ func TestCreateFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = f.svc.Create(context.Background(), app, d)
+			_, err = f.svc.Create(context.Background(), app, by, d)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -180,16 +205,16 @@ func TestCreateNeedsAValidID(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			store, secrets := newMemStore(), newMemSecrets()
-			svc := New(Config{Store: store, Secrets: secrets, NewID: newID})
+			svc := New(Config{Store: store, Secrets: secrets, Windows: newMemWindows(), NewID: newID, Limits: limits})
 			d, err := ValidateCreate(validInput())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := svc.Create(context.Background(), app, d); err == nil {
+			if _, err := svc.Create(context.Background(), app, by, d); err == nil {
 				t.Fatal("created")
 			}
-			if len(store.calls)+len(secrets.calls) != 0 {
-				t.Fatalf("storage touched: %v %v", store.calls, secrets.calls)
+			if slices.ContainsFunc(store.calls, func(c string) bool { return c != "Count" }) || len(secrets.calls) != 0 {
+				t.Fatalf("storage written: %v %v", store.calls, secrets.calls)
 			}
 		})
 	}
@@ -200,7 +225,7 @@ func TestUpdate(t *testing.T) {
 	t.Run("a change at the current version", func(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
-		got, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{Name: ptr(" renamed "), Pod: ptr("eu1")}))
+		got, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{Name: ptr(" renamed "), Pod: ptr("eu1")}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +241,7 @@ func TestUpdate(t *testing.T) {
 	t.Run("an empty patch writes nothing", func(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
-		got, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{}))
+		got, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{}))
 		if err != nil || got.Version != 1 || slices.Contains(f.store.calls, "Update") {
 			t.Fatalf("v%d, %v, calls %v", got.Version, err, f.store.calls)
 		}
@@ -226,7 +251,7 @@ func TestUpdate(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		next := creds("us1-key-00009999")
-		got, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{Credentials: next}))
+		got, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{Credentials: next}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +270,7 @@ func TestUpdate(t *testing.T) {
 
 	t.Run("the record is missing", func(t *testing.T) {
 		f := newFixture(t)
-		_, err := f.svc.Update(ctx, app, "00000000-0000-7000-8000-000000000009", anyVersion{}, mustPatch(t, Input{Credentials: creds("key-00000002")}))
+		_, err := f.svc.Update(ctx, app, "00000000-0000-7000-8000-000000000009", by, anyVersion{}, mustPatch(t, Input{Credentials: creds("key-00000002")}))
 		if !errors.Is(err, ErrNotFound) || len(f.secrets.calls) != 0 {
 			t.Fatalf("err %v, secret calls %v", err, f.secrets.calls)
 		}
@@ -272,7 +297,7 @@ func TestUpdateFailures(t *testing.T) {
 	t.Run("stale version: 412 with the current version, nothing staged", func(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
-		_, err := f.svc.Update(ctx, app, cur.ID, ifVersion{2, 7}, rotation(t))
+		_, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{2, 7}, rotation(t))
 		var pe *PreconditionError
 		if !errors.As(err, &pe) || pe.Current != 1 || !errors.Is(err, ErrPreconditionFailed) {
 			t.Fatalf("err = %v", err)
@@ -287,7 +312,7 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.secrets.fail["Stage"] = errInjected
-		if _, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, rotation(t)); !errors.Is(err, errInjected) {
+		if _, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, rotation(t)); !errors.Is(err, errInjected) {
 			t.Fatalf("err = %v", err)
 		}
 		unchanged(t, f, cur)
@@ -297,7 +322,7 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.fail["Update"] = errInjected
-		if _, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, rotation(t)); !errors.Is(err, errInjected) {
+		if _, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, rotation(t)); !errors.Is(err, errInjected) {
 			t.Fatalf("err = %v", err)
 		}
 		unchanged(t, f, cur)
@@ -310,11 +335,11 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.before["Update"] = func() {
-			if _, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
+			if _, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
 				t.Errorf("competitor: %v", err)
 			}
 		}
-		_, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, rotation(t))
+		_, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, rotation(t))
 		var pe *PreconditionError
 		if !errors.As(err, &pe) || pe.Current != 2 {
 			t.Fatalf("err = %v", err)
@@ -332,11 +357,11 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.before["Update"] = func() {
-			if _, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
+			if _, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
 				t.Errorf("competitor: %v", err)
 			}
 		}
-		got, err := f.svc.Update(ctx, app, cur.ID, anyVersion{}, rotation(t))
+		got, err := f.svc.Update(ctx, app, cur.ID, by, anyVersion{}, rotation(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,7 +386,7 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.fail["Update"] = fmt.Errorf("update: %w", ErrPreconditionFailed)
-		_, err := f.svc.Update(ctx, app, cur.ID, anyVersion{}, rotation(t))
+		_, err := f.svc.Update(ctx, app, cur.ID, by, anyVersion{}, rotation(t))
 		var pe *PreconditionError
 		if !errors.As(err, &pe) || pe.Current != 0 {
 			t.Fatalf("err = %v", err)
@@ -375,7 +400,7 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.secrets.fail["Promote"] = errInjected
-		got, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, rotation(t))
+		got, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, rotation(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -391,7 +416,7 @@ func TestUpdateFailures(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.items[memKey(app, cur.ID)] = func() integration.Integration { in := cur; in.SecretID = ""; return in }()
-		_, err := f.svc.Update(ctx, app, cur.ID, anyVersion{}, rotation(t))
+		_, err := f.svc.Update(ctx, app, cur.ID, by, anyVersion{}, rotation(t))
 		if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrPreconditionFailed) {
 			t.Fatalf("err = %v, want an internal error", err)
 		}
@@ -425,7 +450,7 @@ func TestUpdateChecksTheStoredIntegration(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := f.svc.Update(ctx, app, tt.id, tt.cond, mustPatch(t, tt.in))
+			_, err := f.svc.Update(ctx, app, tt.id, by, tt.cond, mustPatch(t, tt.in))
 			var verr *ValidationError
 			switch {
 			case tt.field != "":
@@ -448,7 +473,7 @@ func TestDelete(t *testing.T) {
 	t.Run("the record, then the credentials", func(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
-		if err := f.svc.Delete(ctx, app, cur.ID, ifVersion{1}); err != nil {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{1}); err != nil {
 			t.Fatal(err)
 		}
 		if _, ok := f.store.item(app, cur.ID); ok || !f.secrets.isScheduled(app, cur.ID) {
@@ -460,7 +485,7 @@ func TestDelete(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		var pe *PreconditionError
-		if err := f.svc.Delete(ctx, app, cur.ID, ifVersion{2}); !errors.As(err, &pe) || pe.Current != 1 {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{2}); !errors.As(err, &pe) || pe.Current != 1 {
 			t.Fatalf("err = %v", err)
 		}
 		if _, ok := f.store.item(app, cur.ID); !ok || f.secrets.isScheduled(app, cur.ID) {
@@ -472,7 +497,7 @@ func TestDelete(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.fail["Delete"] = errInjected
-		if err := f.svc.Delete(ctx, app, cur.ID, anyVersion{}); !errors.Is(err, errInjected) {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, anyVersion{}); !errors.Is(err, errInjected) {
 			t.Fatalf("err = %v", err)
 		}
 		if f.secrets.isScheduled(app, cur.ID) {
@@ -484,7 +509,7 @@ func TestDelete(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.secrets.fail["ScheduleDelete"] = errInjected
-		err := f.svc.Delete(ctx, app, cur.ID, ifVersion{1})
+		err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{1})
 		if !errors.Is(err, ErrCleanupPending) || errors.Is(err, ErrNotFound) {
 			t.Fatalf("err = %v", err)
 		}
@@ -492,11 +517,11 @@ func TestDelete(t *testing.T) {
 			t.Fatal("record left")
 		}
 		// Retried while the secret store still fails: not "not found", the work is unfinished.
-		if err := f.svc.Delete(ctx, app, cur.ID, ifVersion{1}); err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCleanupPending) {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{1}); err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrCleanupPending) {
 			t.Fatalf("retry while failing: %v", err)
 		}
 		f.secrets.fail["ScheduleDelete"] = nil
-		if err := f.svc.Delete(ctx, app, cur.ID, ifVersion{1}); !errors.Is(err, ErrNotFound) {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{1}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("retry: %v", err)
 		}
 		if !f.secrets.isScheduled(app, cur.ID) {
@@ -508,12 +533,12 @@ func TestDelete(t *testing.T) {
 		f := newFixture(t)
 		cur := f.create(t, validInput())
 		f.store.before["Delete"] = func() {
-			if _, err := f.svc.Update(ctx, app, cur.ID, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
+			if _, err := f.svc.Update(ctx, app, cur.ID, by, ifVersion{1}, mustPatch(t, Input{Enabled: ptr(false)})); err != nil {
 				t.Errorf("competitor: %v", err)
 			}
 		}
 		var pe *PreconditionError
-		if err := f.svc.Delete(ctx, app, cur.ID, ifVersion{1}); !errors.As(err, &pe) || pe.Current != 2 {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, ifVersion{1}); !errors.As(err, &pe) || pe.Current != 2 {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -523,7 +548,7 @@ func TestDelete(t *testing.T) {
 		cur := f.create(t, validInput())
 		f.store.fail["Delete"] = fmt.Errorf("delete: %w", ErrPreconditionFailed)
 		var pe *PreconditionError
-		if err := f.svc.Delete(ctx, app, cur.ID, anyVersion{}); !errors.As(err, &pe) || pe.Current != 0 {
+		if err := f.svc.Delete(ctx, app, cur.ID, by, anyVersion{}); !errors.As(err, &pe) || pe.Current != 0 {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -573,10 +598,10 @@ func TestList(t *testing.T) {
 
 func TestInputMustBeValidated(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.svc.Create(context.Background(), app, Draft{}); err == nil {
+	if _, err := f.svc.Create(context.Background(), app, by, Draft{}); err == nil {
 		t.Error("created from an unchecked draft")
 	}
-	if _, err := f.svc.Update(context.Background(), app, "x", anyVersion{}, Patch{}); err == nil {
+	if _, err := f.svc.Update(context.Background(), app, "x", by, anyVersion{}, Patch{}); err == nil {
 		t.Error("updated from an unchecked patch")
 	}
 	if len(f.store.calls)+len(f.secrets.calls) != 0 {

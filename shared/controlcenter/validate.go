@@ -285,7 +285,9 @@ func legacyScopeRefused() *ValidationError {
 
 // checkName returns the trimmed name. The length bound applies to the name as sent, so a
 // schema's maxLength states it exactly; the name must also hold a character other than
-// white space and no control character.
+// white space, and no control character (Cc) or format character (Cf): bidirectional
+// controls and zero-width characters would make a name shown in the Control Center read
+// differently from what it is, e.g. pass one tenant's feed off as another's.
 func checkName(name string) (string, error) {
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameRunes {
 		return "", invalid("name", "name must be 1 to %d characters", MaxNameRunes)
@@ -293,12 +295,17 @@ func checkName(name string) (string, error) {
 	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
 		return "", invalid("name", "name must not contain control characters")
 	}
+	if strings.IndexFunc(name, isFormat) >= 0 {
+		return "", invalid("name", "name must not contain invisible format characters (Unicode category Cf, e.g. bidirectional controls or zero-width spaces)")
+	}
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return "", invalid("name", "name must not be blank")
 	}
 	return name, nil
 }
+
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
 
 // canonicalPod returns the pod setting an input names: mparticle.PodPartner for "", else
 // the upper-case name of a pod of mparticle.Pods. Letter case is ignored, in ASCII only:

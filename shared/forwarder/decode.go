@@ -13,6 +13,7 @@ type appWork struct {
 	id      string
 	events  []*record // valid, each the first message of its event id
 	invalid []*record // not valid events, with a readable app_id
+	feeds   []*feedWork
 }
 
 // decode reads each message into a record and groups the events by app. A body that is not

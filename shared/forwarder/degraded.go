@@ -13,9 +13,9 @@ import (
 
 // noteDegraded counts and logs, once per event, the fields that were normalised or omitted
 // on the way to mParticle: those Decode degraded plus those any of its batches had cut (deg).
-// Only events routed to an integration are counted, so the metric reflects data sent to
-// mParticle (an event given back to SQS is counted again when it returns), and only field
-// names are logged, never values. It reports whether anything was degraded.
+// Only events of which a batch was built for sending are counted, so the metric reflects
+// data sent to mParticle (an event given back to SQS is counted again when it returns), and
+// only field names are logged, never values. It reports whether anything was degraded.
 func (h *Handler) noteDegraded(ctx context.Context, r *record, deg event.Degraded) bool {
 	if len(deg) == 0 {
 		return false

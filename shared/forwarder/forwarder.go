@@ -5,15 +5,17 @@
 //
 //   - decode (decode.go): each message body becomes an event, or is invalid. A second message
 //     carrying an event already in the batch travels with the first.
-//   - route and build (route.go): each app's integrations are read once, and each event gets
-//     one batch per enabled integration that wants it, grouped per integration (one mParticle
+//   - route (route.go): each app's integrations are read once, and each event gets one
+//     delivery per enabled integration that wants it, grouped per integration (one mParticle
 //     input feed). An invalid event is dead-lettered only when its app has an enabled
 //     integration it could have been meant for (degraded.go).
 //   - skip (idempotency.go): deliveries an earlier invocation confirmed are not sent again.
-//   - send (send.go): each feed's batches go to mParticle in bulk requests, feeds
-//     concurrently, within the invocation's deadline. A feed waiting out a 429's Retry-After
-//     is not called, and one close to its rate limit is paced (ratelimit.go); refused
-//     credentials are read afresh once.
+//   - send (send.go): feeds run concurrently, started in turns across apps and held to each
+//     app's fair share of the slots and of the time left (schedule.go), within the
+//     invocation's deadline. A feed builds its batches (build.go) and uploads them in bulk
+//     requests a chunk at a time, so an invocation holds only the batches being sent. A
+//     feed waiting out a 429's Retry-After is not called, and one close to its rate limit is
+//     paced (ratelimit.go); refused credentials are read afresh once.
 //   - settle (settle.go): every delivery ends in one Outcome, decided in one place (decide,
 //     outcome.go), from which its disposition, metrics and log level follow. A message is
 //     retried if any of its deliveries must be, dead-lettered if any was refused for good,
@@ -112,10 +114,12 @@ const (
 
 // Config tunes the handler.
 type Config struct {
-	// MaxConcurrentFeeds bounds how many feeds are uploaded to at once.
+	// MaxConcurrentFeeds bounds how many feeds are uploaded to at once: the slots the apps
+	// of an invocation share (schedule.go).
 	MaxConcurrentFeeds int
 	// DeadlineMargin is kept free at the end of an invocation to report results: no feed's
-	// upload starts later than this before the deadline, and uploads end by then.
+	// upload starts later than this before the deadline, and uploads and delivery-record
+	// writes end by then.
 	DeadlineMargin time.Duration
 	// BackoffUnit scales the retry backoff (see RetryBackoff); 0 means DefaultBackoffUnit.
 	BackoffUnit time.Duration

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -21,9 +22,10 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	inv := &invocation{sum: Summary{Messages: len(in.Records)}}
 
 	h.decode(ctx, inv, in.Records) // bodies to events, grouped by app
-	h.route(ctx, inv)              // per app its integrations; per event one batch per integration
+	h.route(ctx, inv)              // per app its integrations; per event its deliveries, grouped per feed
 	h.skipDelivered(ctx, inv)      // what an earlier invocation delivered is not sent again
-	h.sendAll(ctx, inv)            // per feed, concurrently: every delivery gets its outcome
+	h.sendAll(ctx, inv)            // per feed, apps in turns: build, upload; every delivery gets its outcome
+	h.noteDegradedEvents(ctx, inv) // once per event, what its batches cut
 	h.settle(inv)                  // per message: retry, dead-letter or acknowledge
 	h.sendDeadLetters(ctx, inv)
 	// Before answering, and before an ErrAllRetryable error too: the event source mapping
@@ -45,9 +47,19 @@ type invocation struct {
 	delays   []Delay                      // their backoff
 	retrying int                          // messages handed back because a delivery must be retried
 
+	// uploadBy is the upload deadline (the invocation's, less the margin); zero for none.
+	uploadBy time.Time
+
 	// mu guards sum while feeds are sent concurrently.
 	mu  sync.Mutex
 	sum Summary
+}
+
+// add changes the invocation's counts from a feed's goroutine.
+func (inv *invocation) add(f func(*Summary)) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	f(&inv.sum)
 }
 
 // letter is a dead letter with the message it diverts.

@@ -41,16 +41,38 @@ func (h *Handler) skipDelivered(ctx context.Context, inv *invocation) {
 	}
 }
 
-// recordDelivered writes the idempotency records of confirmed deliveries.
-func (h *Handler) recordDelivered(ctx context.Context, in *integration.Integration, keys []string) {
+// recordTimeout bounds a delivery-record write when the invocation has no deadline (tests,
+// local tools).
+const recordTimeout = 5 * time.Second
+
+// recordDelivered writes the idempotency records of confirmed deliveries. Not in the feed's
+// own context, which may be spent the moment its upload ends (its app's time share), but
+// by the upload deadline at the latest: the margin after it is kept for answering SQS, and a
+// write still running then would make the invocation time out with every message's fate
+// lost. A write cut short is counted and logged: a later receive of the same event may then
+// send the batch again, which its deterministic source_request_id lets mParticle drop.
+func (h *Handler) recordDelivered(ctx context.Context, inv *invocation, in *integration.Integration, keys []string) {
 	if h.deps.Deliveries == nil || len(keys) == 0 {
 		return
 	}
-	// The upload context may be nearly spent; the record is what stops a duplicate later.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := h.deps.Deliveries.Record(rctx, keys); err != nil {
-		h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record deliveries",
-			slog.String("integration_id", in.ID), slog.Int("deliveries", len(keys)), slog.String("error", err.Error()))
+	by := time.Now().Add(recordTimeout)
+	if !inv.uploadBy.IsZero() && inv.uploadBy.Before(by) {
+		by = inv.uploadBy
 	}
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), by)
+	defer cancel()
+	err := rctx.Err() // no time left at all: not attempted
+	if err == nil {
+		err = h.deps.Deliveries.Record(rctx, keys)
+	}
+	if err == nil {
+		return
+	}
+	cut := rctx.Err() != nil
+	if cut {
+		inv.add(func(s *Summary) { s.RecordsCutShort += len(keys) })
+	}
+	h.deps.Logger.LogAttrs(ctx, slog.LevelWarn, "could not record deliveries",
+		slog.String("integration_id", in.ID), slog.Int("deliveries", len(keys)),
+		slog.Bool("cut_short_by_deadline", cut), slog.String("error", err.Error()))
 }

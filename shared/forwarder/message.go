@@ -23,8 +23,15 @@ type record struct {
 	// the event twice, or SQS delivered it twice): it is sent once and shares that verdict.
 	dupOf *record
 
-	// The deliveries' verdicts, noted by the feeds' goroutines.
+	// targets is the number of integrations routing found for the event.
+	targets int
+
+	// The deliveries' verdicts and batches, noted by the feeds' goroutines.
 	mu sync.Mutex
+	// sent: a batch of the event was built, to be sent, in this invocation; degraded holds,
+	// per target (nil until one is), what building its batch cut.
+	sent     bool
+	degraded []event.Degraded
 	// fate is the greatest disposition among the deliveries: what becomes of the message.
 	fate      disposition
 	rejected  []string // "integration: reason" of each delivery refused for good

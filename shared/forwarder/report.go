@@ -18,6 +18,9 @@ type Summary struct {
 	// dead-lettered because their app has no enabled integration; Degraded, the events
 	// delivered with at least one field normalised or omitted.
 	InvalidAcknowledged, Degraded int
+	// RecordsCutShort counts confirmed deliveries whose delivery record may not have been
+	// written because the upload deadline cut the write short.
+	RecordsCutShort int
 }
 
 // logDelivery writes one structured line per outcome of a valid event, for one of its
@@ -74,7 +77,7 @@ func (h *Handler) logSummary(ctx context.Context, inv *invocation) {
 		slog.Int("deduplicated", sum.Deduplicated), slog.Int("throttled", sum.Throttled), slog.Int("auth_failed", sum.AuthFailed),
 		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
 		slog.Int("dead_lettered", sum.DeadLettered), slog.Int("missing_customer_id", sum.MissingCustomerID),
-		slog.Int("batch_item_failures", len(inv.failures)))
+		slog.Int("records_cut_short", sum.RecordsCutShort), slog.Int("batch_item_failures", len(inv.failures)))
 }
 
 type invocationKey struct{}

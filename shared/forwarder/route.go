@@ -3,19 +3,18 @@ package forwarder
 import (
 	"context"
 	"log/slog"
-	"slices"
 
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/integration"
-	"github.com/namiml/mparticle-bridge/shared/mparticle"
-	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
-// delivery is one batch bound for one feed.
+// delivery is one event bound for one feed. Routing only decides that it exists; its batch
+// is built when the feed is sent (build.go), so that an invocation holds the batches of the
+// feeds being sent, not those of every (event, integration) pair of the batch.
 type delivery struct {
-	rec   *record
-	batch mparticle.Batch
-	key   string // idempotency key: (event id, integration id)
+	rec    *record
+	key    string // idempotency key: (event id, integration id)
+	target int    // the integration's index among the event's targets
 }
 
 // feedWork is everything an invocation sends to one integration.
@@ -25,8 +24,8 @@ type feedWork struct {
 }
 
 // route reads each app's integrations once, settles the app's invalid events with them, and
-// builds each event's batches. An app whose integrations cannot be read has its events
-// retried.
+// decides each event's deliveries, grouped per integration. An app whose integrations
+// cannot be read has its events retried.
 func (h *Handler) route(ctx context.Context, inv *invocation) {
 	for _, a := range inv.apps {
 		ins, err := h.deps.Integrations.ForApp(ctx, a.id)
@@ -37,7 +36,7 @@ func (h *Handler) route(ctx context.Context, inv *invocation) {
 		}
 		feedOf := map[string]*feedWork{}
 		for _, r := range a.events {
-			h.build(ctx, inv, r, ins, feedOf)
+			h.routeEvent(ctx, inv, a, r, ins, feedOf)
 		}
 	}
 }
@@ -55,38 +54,24 @@ func (h *Handler) lookupFailed(ctx context.Context, a *appWork, err error) {
 		slog.Int("messages", len(a.events)))
 }
 
-// build makes r's event into one batch per integration that wants it, added to that
-// integration's feedWork (feedOf, new ones also to inv.feeds), and counts once what the
-// event lost on the way.
-func (h *Handler) build(ctx context.Context, inv *invocation, r *record, ins []integration.Integration, feedOf map[string]*feedWork) {
+// routeEvent adds one delivery of r's event per integration that wants it to that
+// integration's feedWork (feedOf; new ones also go to the app's and the invocation's
+// feeds), or acknowledges the event when none does.
+func (h *Handler) routeEvent(ctx context.Context, inv *invocation, a *appWork, r *record, ins []integration.Integration, feedOf map[string]*feedWork) {
 	targets := integration.Route(ins, r.ev)
 	if len(targets) == 0 {
 		h.settleMessage(ctx, inv, r, decide(attempt{unrouted: true}))
 		return
 	}
-	degraded := slices.Clone(r.ev.Degraded)
-	for _, target := range targets {
-		res, err := transform.ToBatch(r.ev, target)
-		if err != nil {
-			h.settleDelivery(ctx, inv, r, target, decide(attempt{buildErr: err}))
-			continue
-		}
-		degraded.Merge(res.Degraded)
-		if res.MissingCustomerID {
-			inv.sum.MissingCustomerID++
-			h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "customer id missing",
-				slog.String("event_id", r.ev.ID), slog.String("integration_id", target.ID),
-				slog.String("customer_id_source", string(target.CustomerIDSource)))
-		}
+	r.targets = len(targets)
+	for i, target := range targets {
 		fw := feedOf[target.ID]
 		if fw == nil {
 			fw = &feedWork{in: target}
 			feedOf[target.ID] = fw
+			a.feeds = append(a.feeds, fw)
 			inv.feeds = append(inv.feeds, fw)
 		}
-		fw.deliveries = append(fw.deliveries, delivery{rec: r, batch: res.Batch, key: deliverystore.Key(r.ev.ID, target.ID)})
-	}
-	if h.noteDegraded(ctx, r, degraded) {
-		inv.sum.Degraded++
+		fw.deliveries = append(fw.deliveries, delivery{rec: r, key: deliverystore.Key(r.ev.ID, target.ID), target: i})
 	}
 }

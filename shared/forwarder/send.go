@@ -11,63 +11,120 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
-// sendAll uploads each feed's batches, feeds concurrently up to the configured bound. No
-// upload starts within the deadline margin, and uploads end by then: those feeds'
-// deliveries are retried.
+// sendAll sends each feed's batches, feeds concurrently up to the configured bound, started
+// in turns across apps and bounded by each app's fair share of the slots and of the time
+// (schedule.go). No feed starts within the deadline margin, and uploads end by then: the
+// deliveries of a feed not started are retried (NotStarted), with their backoff.
 func (h *Handler) sendAll(ctx context.Context, inv *invocation) {
 	uploadCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
+		inv.uploadBy = dl.Add(-h.cfg.DeadlineMargin)
 		var cancel context.CancelFunc
-		uploadCtx, cancel = context.WithDeadline(ctx, dl.Add(-h.cfg.DeadlineMargin))
+		uploadCtx, cancel = context.WithDeadline(ctx, inv.uploadBy)
 		defer cancel()
 	}
-	sem := make(chan struct{}, h.cfg.MaxConcurrentFeeds)
+	s := newScheduler(inv.apps, h.cfg.MaxConcurrentFeeds)
+	// Buffered for every slot, so a feed ending after the loop below has stopped never blocks.
+	ended := make(chan *feedWork, s.slots)
 	var wg sync.WaitGroup
-	for _, fw := range inv.feeds {
-		if len(fw.deliveries) == 0 {
-			continue // all already delivered
-		}
-		sem <- struct{}{}
-		if uploadCtx.Err() != nil {
-			<-sem
-			h.settleFeed(ctx, inv, fw, decide(attempt{deadline: true}))
+	for s.waiting() && uploadCtx.Err() == nil {
+		fw := s.start()
+		if fw == nil { // every slot taken
+			select {
+			case fw := <-ended:
+				s.done(fw)
+			case <-uploadCtx.Done():
+			}
 			continue
 		}
+		feedCtx, cancel := h.feedContext(uploadCtx, inv, s)
 		wg.Go(func() {
-			defer func() { <-sem }()
-			h.sendFeed(uploadCtx, inv, fw)
+			defer func() { cancel(); ended <- fw }()
+			h.sendFeed(feedCtx, inv, fw)
 		})
+	}
+	for _, fw := range s.unstarted() {
+		h.settleFeed(ctx, inv, fw, decide(attempt{deadline: true}))
 	}
 	wg.Wait()
 }
 
-// sendFeed uploads one feed's batches and settles its deliveries.
-func (h *Handler) sendFeed(ctx context.Context, inv *invocation, fw *feedWork) {
-	if a, held := h.holdBack(ctx, fw.in.ID); held {
-		h.settleFeed(ctx, inv, fw, decide(a))
-		return
+// feedContext is what a feed just started may use: until the upload deadline, or for its
+// app's share of the time left when more apps have work than there are slots.
+func (h *Handler) feedContext(uploadCtx context.Context, inv *invocation, s *scheduler) (context.Context, context.CancelFunc) {
+	if inv.uploadBy.IsZero() {
+		return context.WithCancel(uploadCtx)
 	}
-	creds, err := h.deps.Credentials.Get(ctx, fw.in.SecretID, fw.in.SecretVersionID)
-	if err != nil {
-		// A missing or malformed secret is a configuration problem the customer fixes; the
-		// messages stay in the queue until then (SQS redrive bounds how long).
-		if errors.Is(err, feedcreds.ErrNotFound) || errors.Is(err, feedcreds.ErrMalformed) {
-			h.markUnhealthy(ctx, fw.in, "credentials secret missing or malformed")
-		}
-		h.settleFeed(ctx, inv, fw, decide(attempt{credsErr: err}))
-		return
+	left := time.Until(inv.uploadBy)
+	if share := s.timeShare(left); share < left {
+		return context.WithTimeout(uploadCtx, share)
 	}
-	h.settleResults(ctx, inv, fw, h.upload(ctx, fw, creds))
+	return context.WithCancel(uploadCtx)
 }
 
-// upload sends the feed's batches. When mParticle refuses the credentials, the secret may
-// have been rotated: they are read afresh once and what was refused is resent.
-func (h *Handler) upload(ctx context.Context, fw *feedWork, creds feedcreds.Credentials) []mparticle.Result {
-	batches := make([]mparticle.Batch, len(fw.deliveries))
-	for i, d := range fw.deliveries {
-		batches[i] = d.batch
+// sendChunk is how many of a feed's deliveries are built and uploaded at a time: a full bulk
+// request's worth. A feed then holds at most that many batches whatever the size of its
+// share of the batch (1,000 messages for 20 feeds would otherwise hold 20,000), and makes
+// the requests one upload of everything would (for batches under 2.5 KB, the usual size).
+const sendChunk = mparticle.MaxBatchesPerRequest
+
+// sendFeed sends one feed's deliveries, a chunk at a time, and keeps the integration's
+// health in step with what they ended in.
+func (h *Handler) sendFeed(ctx context.Context, inv *invocation, fw *feedWork) {
+	seen := map[Outcome]bool{}
+	h.sendChunks(ctx, inv, fw, seen)
+	h.noteHealth(ctx, fw.in, seen)
+}
+
+// sendChunks builds, uploads and settles a feed's deliveries chunk by chunk. Before each
+// chunk the feed may be held back (a 429's wait, pacing) or out of time; after one, a
+// refusal of its credentials or a redirect ends the feed: the rest would fare no better.
+// Each of these settles the deliveries not sent yet.
+func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork, seen map[Outcome]bool) {
+	var creds *feedcreds.Credentials
+	for rest := fw.deliveries; len(rest) > 0; {
+		if a, held := h.holdBack(ctx, fw.in.ID); held {
+			h.settleAll(ctx, inv, fw.in, rest, decide(a))
+			return
+		}
+		if ctx.Err() != nil {
+			h.settleAll(ctx, inv, fw.in, rest, decide(attempt{deadline: true}))
+			return
+		}
+		if creds == nil {
+			c, err := h.deps.Credentials.Get(ctx, fw.in.SecretID, fw.in.SecretVersionID)
+			if err != nil {
+				// A missing or malformed secret is a configuration problem the customer
+				// fixes; the messages stay in the queue until then (SQS redrive bounds how
+				// long).
+				if errors.Is(err, feedcreds.ErrNotFound) || errors.Is(err, feedcreds.ErrMalformed) {
+					h.markUnhealthy(ctx, fw.in, "credentials secret missing or malformed")
+				}
+				h.settleAll(ctx, inv, fw.in, rest, decide(attempt{credsErr: err}))
+				return
+			}
+			creds = &c
+		}
+		chunk := rest[:min(len(rest), sendChunk)]
+		rest = rest[len(chunk):]
+		sent, batches := h.build(ctx, inv, fw.in, chunk)
+		if len(sent) == 0 {
+			continue
+		}
+		results, used := h.upload(ctx, fw.in, batches, *creds)
+		creds = &used
+		if halt, ok := h.settleResults(ctx, inv, fw.in, sent, results, seen); ok {
+			h.settleAll(ctx, inv, fw.in, rest, decide(attempt{result: halt}))
+			return
+		}
 	}
-	results := h.deps.Uploader.Upload(ctx, feedFor(fw.in, creds), batches)
+}
+
+// upload sends a feed's batches, and says which credentials it used last. When mParticle
+// refuses the credentials, the secret may have been rotated: they are read afresh once and
+// what was refused is resent.
+func (h *Handler) upload(ctx context.Context, in *integration.Integration, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
+	results := h.deps.Uploader.Upload(ctx, feedFor(in, creds), batches)
 	var refused []int
 	for i, res := range results {
 		if res.Outcome == mparticle.AuthFailed {
@@ -75,21 +132,21 @@ func (h *Handler) upload(ctx context.Context, fw *feedWork, creds feedcreds.Cred
 		}
 	}
 	if len(refused) == 0 {
-		return results
+		return results, creds
 	}
-	fresh, err := h.freshCredentials(ctx, fw.in)
+	fresh, err := h.freshCredentials(ctx, in)
 	if err != nil {
-		return results
+		return results, creds
 	}
 	again := make([]mparticle.Batch, len(refused))
 	for j, i := range refused {
 		again[j] = batches[i]
 	}
-	for j, res := range h.deps.Uploader.Upload(ctx, feedFor(fw.in, fresh), again) {
+	for j, res := range h.deps.Uploader.Upload(ctx, feedFor(in, fresh), again) {
 		res.Attempts += results[refused[j]].Attempts
 		results[refused[j]] = res
 	}
-	return results
+	return results, fresh
 }
 
 // feedFor is the upload destination of an integration.
@@ -113,18 +170,19 @@ func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integrat
 	return h.deps.Credentials.Get(ctx, secretID, versionID)
 }
 
-// settleResults settles each delivery by the client's result for its batch, then acts on
-// what the feed's answers said: a 429's wait and the rate limit's use slow the feed down,
-// confirmed deliveries are recorded, and the integration's health follows.
-func (h *Handler) settleResults(ctx context.Context, inv *invocation, fw *feedWork, results []mparticle.Result) {
+// settleResults settles each delivery by the client's result for its batch, noting its
+// outcome in seen, then acts on what the feed's answers said: a 429's wait and the rate
+// limit's use slow the feed down, and confirmed deliveries are recorded. When a result says
+// the feed cannot take anything now (credentials refused, even afresh, or a redirect), it
+// is returned, for the feed's remaining deliveries.
+func (h *Handler) settleResults(ctx context.Context, inv *invocation, in *integration.Integration, sent []delivery, results []mparticle.Result, seen map[Outcome]bool) (halt mparticle.Result, halted bool) {
 	var delivered []string
 	var throttleFor time.Duration
 	percentUsed := -1
-	seen := map[Outcome]bool{}
 	for i, res := range results {
-		d := fw.deliveries[i]
+		d := sent[i]
 		v := decide(attempt{result: res})
-		h.settleDelivery(ctx, inv, d.rec, fw.in, v)
+		h.settleDelivery(ctx, inv, d.rec, in, v)
 		seen[v.outcome] = true
 		percentUsed = max(percentUsed, res.RateLimitPercentUsed)
 		if v.outcome == Delivered {
@@ -133,11 +191,15 @@ func (h *Handler) settleResults(ctx context.Context, inv *invocation, fw *feedWo
 		if v.throttled {
 			throttleFor = max(throttleFor, v.wait)
 		}
+		if !halted && (res.Outcome == mparticle.AuthFailed || res.Outcome == mparticle.Redirected) {
+			// Not sent, like the batches the client itself holds back after such an answer.
+			halt, halted = mparticle.Result{Outcome: res.Outcome, Err: res.Err, RateLimitPercentUsed: -1}, true
+		}
 	}
 	if throttleFor > 0 {
-		h.coolDown(fw.in.ID, throttleFor)
+		h.coolDown(in.ID, throttleFor)
 	}
-	h.pace(fw.in.ID, percentUsed)
-	h.recordDelivered(ctx, fw.in, delivered)
-	h.noteHealth(ctx, fw.in, seen)
+	h.pace(in.ID, percentUsed)
+	h.recordDelivered(ctx, inv, in, delivered)
+	return halt, halted
 }

@@ -22,8 +22,13 @@ func (h *Handler) settleDelivery(ctx context.Context, inv *invocation, r *record
 
 // settleFeed gives every delivery of a feed the same verdict (the feed was not called).
 func (h *Handler) settleFeed(ctx context.Context, inv *invocation, fw *feedWork, v verdict) {
-	for _, d := range fw.deliveries {
-		h.settleDelivery(ctx, inv, d.rec, fw.in, v)
+	h.settleAll(ctx, inv, fw.in, fw.deliveries, v)
+}
+
+// settleAll gives deliveries to integration in the same verdict (they were not sent).
+func (h *Handler) settleAll(ctx context.Context, inv *invocation, in *integration.Integration, ds []delivery, v verdict) {
+	for _, d := range ds {
+		h.settleDelivery(ctx, inv, d.rec, in, v)
 	}
 }
 

@@ -68,6 +68,11 @@ type Integration struct {
 	CreatedAt time.Time `json:"created_at" dynamodbav:"created_at"`
 	UpdatedAt time.Time `json:"updated_at" dynamodbav:"updated_at"`
 	Version   int64     `json:"version" dynamodbav:"version"`
+	// CreatedBy and UpdatedBy are the token subjects (sub) of the callers who created the
+	// integration and last changed it through the API; empty on items written before they
+	// were recorded.
+	CreatedBy string `json:"created_by,omitempty" dynamodbav:"created_by,omitempty"`
+	UpdatedBy string `json:"updated_by,omitempty" dynamodbav:"updated_by,omitempty"`
 
 	// Health is written by the forwarder when a feed's credentials are refused.
 	Health          string    `json:"-" dynamodbav:"health,omitempty"`

@@ -23,17 +23,33 @@ import (
 // package storetest holds the two to one contract. Safe for concurrent use.
 type Memory struct {
 	mu sync.Mutex
-	// items holds each app's items by sort key.
+	// items holds each app's integration items by sort key; their number is the app's
+	// count, which Store keeps in a counter item.
 	items map[string]map[string]map[string]types.AttributeValue
+	// cleanups holds the clean-up notes of deleted integrations, by app and id.
+	cleanups map[string]bool
+	// windows holds each app's write windows: counts by counter name, by window item key.
+	windows map[string]map[string]map[string]int
 }
 
 // NewMemory returns an empty in-memory table.
 func NewMemory() *Memory {
-	return &Memory{items: map[string]map[string]map[string]types.AttributeValue{}}
+	return &Memory{
+		items:    map[string]map[string]map[string]types.AttributeValue{},
+		cleanups: map[string]bool{},
+		windows:  map[string]map[string]map[string]int{},
+	}
 }
 
-// Create writes a new integration; it fails with ErrExists rather than overwrite one.
-func (m *Memory) Create(_ context.Context, in *integration.Integration) error {
+// Create writes a new integration, with no bound on how many the app has; it fails with
+// ErrExists rather than overwrite one.
+func (m *Memory) Create(ctx context.Context, in *integration.Integration) error {
+	return m.CreateWithin(ctx, in, 0)
+}
+
+// CreateWithin writes a new integration if the app has fewer than max (any number when max
+// is 0 or less), as Store.CreateWithin does: ErrExists, or ErrLimitReached at the bound.
+func (m *Memory) CreateWithin(_ context.Context, in *integration.Integration, max int) error {
 	item, err := marshal(in)
 	if err != nil {
 		return err
@@ -43,6 +59,9 @@ func (m *Memory) Create(_ context.Context, in *integration.Integration) error {
 	app := m.items[in.AppID]
 	if _, ok := app[SK(in.ID)]; ok {
 		return fmt.Errorf("create %s/%s: %w", in.AppID, in.ID, ErrExists)
+	}
+	if max > 0 && len(app) >= max {
+		return fmt.Errorf("create %s/%s: %w", in.AppID, in.ID, ErrLimitReached)
 	}
 	if app == nil {
 		app = map[string]map[string]types.AttributeValue{}
@@ -152,7 +171,8 @@ func (m *Memory) Update(_ context.Context, in *integration.Integration, expected
 	return nil
 }
 
-// Delete removes an integration. With expected >= 0 it deletes only that version.
+// Delete removes an integration (with expected >= 0, only that version) and notes that its
+// credentials are yet to be deleted, as Store.Delete does.
 func (m *Memory) Delete(_ context.Context, appID, id string, expected int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -160,7 +180,65 @@ func (m *Memory) Delete(_ context.Context, appID, id string, expected int64) err
 		return err
 	}
 	delete(m.items[appID], SK(id))
+	m.cleanups[appID+"/"+id] = true
 	return nil
+}
+
+// Count returns how many integrations the app has.
+func (m *Memory) Count(_ context.Context, appID string) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.items[appID]), nil
+}
+
+// CleanupPending reports whether a deleted integration's clean-up note is still there.
+func (m *Memory) CleanupPending(_ context.Context, appID, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cleanups[appID+"/"+id], nil
+}
+
+// CleanupDone forgets a deleted integration's clean-up note.
+func (m *Memory) CleanupDone(_ context.Context, appID, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.cleanups, appID+"/"+id)
+	return nil
+}
+
+// TakeWindow counts one write of the app in the window [start, end), as Store.TakeWindow
+// does. Windows of the app that ended before start are forgotten, as the table's TTL would.
+func (m *Memory) TakeWindow(_ context.Context, appID string, start, end time.Time, counters []WindowCounter) (string, error) {
+	if len(counters) == 0 {
+		return "", fmt.Errorf("integrationstore: take a window: no counters")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	windows := m.windows[appID]
+	if windows == nil {
+		windows = map[string]map[string]int{}
+		m.windows[appID] = windows
+	}
+	current := windowSK(start)
+	for k := range windows {
+		if k < current {
+			delete(windows, k)
+		}
+	}
+	counts := windows[current]
+	if counts == nil {
+		counts = map[string]int{}
+		windows[current] = counts
+	}
+	for _, c := range counters {
+		if counts[c.Name] >= c.Max {
+			return c.Name, nil
+		}
+	}
+	for _, c := range counters {
+		counts[c.Name]++
+	}
+	return "", nil
 }
 
 // SetHealth records the Forwarder's view of a feed, touching only the health attributes.

@@ -1,6 +1,15 @@
 // Package integrationstore keeps integration.Integration items in DynamoDB, one item per
 // integration under pk = APP#<app_id>, sk = MPARTICLE#<id>. Ids are UUIDv7, so sort keys are
 // time-ordered and a descending Query lists an app's integrations newest first.
+//
+// The app's partition also holds the API's bookkeeping, which no listing reads (queries
+// name the MPARTICLE# prefix):
+//   - sk = COUNT: how many integrations the app has (counter.go), written in the same
+//     transaction as every create and delete;
+//   - sk = CLEANUP#<id>: a deleted integration whose credentials may still exist, written in
+//     the delete's transaction and removed once they are scheduled for deletion;
+//   - sk = RATE#<window start>: the app's writes in one rate-limit window (window.go),
+//     removed by the table's TTL (expires_at).
 package integrationstore
 
 import (
@@ -29,6 +38,7 @@ type DynamoDB interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 var (
@@ -40,6 +50,8 @@ var (
 	ErrExists = errors.New("integrationstore: integration already exists")
 	// ErrBadCursor: a List cursor that this store did not issue for this app.
 	ErrBadCursor = errors.New("integrationstore: invalid cursor")
+	// ErrLimitReached: CreateWithin found the app at its bound.
+	ErrLimitReached = errors.New("integrationstore: the app has the most integrations allowed")
 )
 
 const (
@@ -79,27 +91,31 @@ func key(appID, id string) map[string]types.AttributeValue {
 	}
 }
 
-// Create writes a new integration; it fails with ErrExists rather than overwrite one.
+// Create writes a new integration and counts it, with no bound on how many the app has
+// (tools and tests; the API creates with CreateWithin). It fails with ErrExists rather than
+// overwrite one.
 func (s *Store) Create(ctx context.Context, in *integration.Integration) error {
+	return s.CreateWithin(ctx, in, 0)
+}
+
+// CreateWithin writes a new integration if the app has fewer than max (any number when max
+// is 0 or less). The item and the app's counter are written in one transaction, so
+// concurrent creates never take an app past max. It fails with ErrExists rather than
+// overwrite an integration, and with ErrLimitReached at the bound.
+func (s *Store) CreateWithin(ctx context.Context, in *integration.Integration, max int) error {
 	item, err := marshal(in)
 	if err != nil {
 		return err
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(s.table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(#pk)"),
-		ExpressionAttributeNames: map[string]string{
-			"#pk": stack.TableHashKey,
-		},
-	})
-	if isConditionFailed(err) {
+	put := types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": stack.TableHashKey},
+	}}
+	return s.counted(ctx, "create", in.AppID, in.ID, put, +1, max, func(context.Context, types.CancellationReason) error {
 		return fmt.Errorf("create %s/%s: %w", in.AppID, in.ID, ErrExists)
-	}
-	if err != nil {
-		return fmt.Errorf("integrationstore: create %s/%s: %w", in.AppID, in.ID, err)
-	}
-	return nil
+	})
 }
 
 // Get reads one integration with a strongly consistent read, so a read after a write
@@ -221,13 +237,14 @@ func (s *Store) queryInput(appID string, limit int32, start map[string]types.Att
 // Forwarder-owned attributes and key attributes that Update never writes.
 var notUpdated = map[string]bool{
 	stack.TableHashKey: true, stack.TableRangeKey: true,
-	"id": true, "app_id": true, "created_at": true,
+	"id": true, "app_id": true, "created_at": true, "created_by": true,
 	"health": true, "health_error": true, "health_updated_at": true,
 }
 
 // Attributes that are omitted when empty and so must be removed when cleared (a pod set
-// back to the partner endpoint, a key without a pod prefix).
-var removable = []string{"app_platform_id", "key_hint", "key_pod", "pod", "secret_version_id"}
+// back to the partner endpoint, a key without a pod prefix, a change by a caller without a
+// subject).
+var removable = []string{"app_platform_id", "key_hint", "key_pod", "pod", "secret_version_id", "updated_by"}
 
 // Update writes the Control Center's attributes of in if the stored version is expected,
 // and sets in.Version to expected+1. It updates attributes in place (rather than replacing
@@ -283,7 +300,8 @@ func (s *Store) Update(ctx context.Context, in *integration.Integration, expecte
 	return nil
 }
 
-// Delete removes an integration. With expected >= 0 it deletes only that version.
+// Delete removes an integration (with expected >= 0, only that version), uncounts it, and
+// notes that its credentials are yet to be deleted (CleanupPending), in one transaction.
 func (s *Store) Delete(ctx context.Context, appID, id string, expected int64) error {
 	cond := "attribute_exists(#pk)"
 	names := map[string]string{"#pk": stack.TableHashKey}
@@ -295,18 +313,21 @@ func (s *Store) Delete(ctx context.Context, appID, id string, expected int64) er
 			":expected": &types.AttributeValueMemberN{Value: strconv.FormatInt(expected, 10)},
 		}
 	}
-	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	del := types.TransactWriteItem{Delete: &types.Delete{
 		TableName:                           aws.String(s.table),
 		Key:                                 key(appID, id),
 		ConditionExpression:                 aws.String(cond),
 		ExpressionAttributeNames:            names,
 		ExpressionAttributeValues:           values,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	if err != nil {
-		return s.conditionError(ctx, "delete", appID, id, err)
-	}
-	return nil
+	}}
+	note := types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(s.table),
+		Item:      cleanupItem(appID, id),
+	}}
+	return s.counted(ctx, "delete", appID, id, del, -1, 0, func(ctx context.Context, r types.CancellationReason) error {
+		return s.conditionError(ctx, "delete", appID, id, &types.ConditionalCheckFailedException{Item: r.Item})
+	}, note)
 }
 
 // SetHealth records the Forwarder's view of a feed. It touches only the health attributes

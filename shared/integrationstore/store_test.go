@@ -4,17 +4,20 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
@@ -163,12 +166,17 @@ func TestDynamoErrorsAreWrapped(t *testing.T) {
 	ctx := context.Background()
 	in := sample(t, "app")
 	checks := map[string]error{
-		"create": s.Create(ctx, &in),
-		"update": s.Update(ctx, &in, 1),
-		"delete": s.Delete(ctx, "app", in.ID, -1),
-		"health": s.SetHealth(ctx, "app", in.ID, "ok", "", time.Now()),
+		"create":       s.Create(ctx, &in),
+		"createWithin": s.CreateWithin(ctx, &in, 3),
+		"update":       s.Update(ctx, &in, 1),
+		"delete":       s.Delete(ctx, "app", in.ID, -1),
+		"health":       s.SetHealth(ctx, "app", in.ID, "ok", "", time.Now()),
+		"cleanupDone":  s.CleanupDone(ctx, "app", in.ID),
 	}
 	_, checks["get"] = s.Get(ctx, "app", in.ID)
+	_, checks["count"] = s.Count(ctx, "app")
+	_, checks["cleanupPending"] = s.CleanupPending(ctx, "app", in.ID)
+	_, checks["takeWindow"] = s.TakeWindow(ctx, "app", time.Now(), time.Now(), []WindowCounter{{Name: "w", Max: 1}})
 	_, checks["list"] = s.List(ctx, "app", 5, "")
 	_, checks["listByApp"] = s.ListByApp(ctx, "app")
 	for op, err := range checks {
@@ -197,4 +205,116 @@ func (f failing) UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(
 }
 func (f failing) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
 	return nil, f.err
+}
+func (f failing) TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return nil, f.err
+}
+
+// An app whose integrations were written before the counter existed has none: its first
+// counted write makes it from the integrations it has, so the bound holds for it too.
+func TestCounterStartsFromExistingIntegrations(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		first func(t *testing.T, app string, existing []integration.Integration) error
+		want  int // integrations after the first write
+	}{
+		{"create", func(t *testing.T, app string, _ []integration.Integration) error {
+			in := sample(t, app)
+			return s.CreateWithin(ctx, &in, 4)
+		}, 4},
+		{"create at the bound", func(t *testing.T, app string, _ []integration.Integration) error {
+			in := sample(t, app)
+			if err := s.CreateWithin(ctx, &in, 3); !errors.Is(err, ErrLimitReached) {
+				t.Fatalf("create at the bound: %v, want ErrLimitReached", err)
+			}
+			return nil
+		}, 3},
+		{"delete", func(_ *testing.T, app string, existing []integration.Integration) error {
+			return s.Delete(ctx, app, existing[0].ID, 1)
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := appID()
+			var existing []integration.Integration
+			for range 3 { // as the API wrote them before: the item alone
+				in := sample(t, app)
+				item, err := marshal(&in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tableName), Item: item}); err != nil {
+					t.Fatal(err)
+				}
+				existing = append(existing, in)
+			}
+			if n, err := s.Count(ctx, app); err != nil || n != 3 {
+				t.Fatalf("count without a counter = %d (%v), want 3", n, err)
+			}
+			if err := tt.first(t, app, existing); err != nil {
+				t.Fatal(err)
+			}
+			n, ok, err := s.counter(ctx, app)
+			if err != nil || !ok || n != tt.want {
+				t.Fatalf("counter = %d (exists %v, %v), want %d", n, ok, err, tt.want)
+			}
+			if all, err := s.ListByApp(ctx, app); err != nil || len(all) != tt.want {
+				t.Fatalf("%d integrations (%v), want %d", len(all), err, tt.want)
+			}
+			// From here the counter decides: the bound of 4 leaves room for exactly 4.
+			for range 4 - tt.want {
+				in := sample(t, app)
+				if err := s.CreateWithin(ctx, &in, 4); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in := sample(t, app)
+			if err := s.CreateWithin(ctx, &in, 4); !errors.Is(err, ErrLimitReached) {
+				t.Fatalf("create past the bound: %v, want ErrLimitReached", err)
+			}
+		})
+	}
+}
+
+// The bookkeeping items are where the package comment says, and a write window expires by
+// the table's TTL attribute at its end.
+func TestBookkeepingItems(t *testing.T) {
+	s, db := newStore(t)
+	ctx := context.Background()
+	app := appID()
+	in := sample(t, app)
+	if err := s.CreateWithin(ctx, &in, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, app, in.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 4, 5, 6, 0, 0, time.UTC)
+	if _, err := s.TakeWindow(ctx, app, start, start.Add(time.Minute), []WindowCounter{{Name: "writes", Max: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(sk string) map[string]types.AttributeValue {
+		t.Helper()
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(tableName), Key: itemKey(app, sk)})
+		if err != nil || out.Item == nil {
+			t.Fatalf("item %s: %v", sk, err)
+		}
+		return out.Item
+	}
+	if v, ok := get("COUNT")["count"].(*types.AttributeValueMemberN); !ok || v.Value != "0" {
+		t.Errorf("COUNT item: %v", get("COUNT"))
+	}
+	if _, ok := get("COUNT")[stack.IntegrationsTTL]; ok {
+		t.Error("the counter expires")
+	}
+	get("CLEANUP#" + in.ID)
+	w := get("RATE#2026-03-04T05:06:00Z")
+	if v, ok := w["writes"].(*types.AttributeValueMemberN); !ok || v.Value != "1" {
+		t.Errorf("window item: %v", w)
+	}
+	if v, ok := w[stack.IntegrationsTTL].(*types.AttributeValueMemberN); !ok || v.Value != strconv.FormatInt(start.Add(time.Minute).Unix(), 10) {
+		t.Errorf("window expires_at: %v", w[stack.IntegrationsTTL])
+	}
 }

@@ -415,8 +415,10 @@ func plainWord(x uint64) bool {
 }
 
 // appendJSONString quotes s as encoding/json does with HTML escaping on (its default):
-// <, > and & become \u003c, \u003e, \u0026; invalid UTF-8 becomes \ufffd; U+2028 and
-// U+2029 are escaped.
+// <, > and & become \u003c, \u003e, \u0026; U+2028 and U+2029 are escaped; each invalid
+// UTF-8 byte becomes U+FFFD, written as the character itself as encoding/json writes it since
+// Go 1.27 (the toolchain the functions are built with; 1.26 wrote the six-byte escape, which
+// decodes to the same string).
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -463,7 +465,7 @@ func appendJSONString(dst []byte, s string) []byte {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
+			dst = append(dst, "\uFFFD"...)
 			i += size
 			start = i
 			continue

@@ -28,9 +28,15 @@ type Cache struct {
 	cache *ttlcache.Cache[feedcreds.Credentials]
 }
 
+// maxCachedSecrets bounds the secret versions one container keeps. One takes about 350 bytes
+// (0.7 MB for all), and 2,000 is what a single invocation can need at the default batch size
+// (100 messages of 100 apps, each at the cap of 20 integrations), so no invocation evicts the
+// secrets it is using; a miss costs one GetSecretValue.
+const maxCachedSecrets = 2000
+
 // NewCache returns a cache that keeps each secret for ttl.
 func NewCache(sm SecretsReader, ttl time.Duration) *Cache {
-	return &Cache{sm: sm, cache: ttlcache.New[feedcreds.Credentials](ttl)}
+	return &Cache{sm: sm, cache: ttlcache.New[feedcreds.Credentials](ttl, maxCachedSecrets)}
 }
 
 // Get returns the credentials stored in the secret id (a name or ARN), at versionID when

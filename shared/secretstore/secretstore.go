@@ -8,6 +8,9 @@
 // AWSCURRENT), the integration item is then pointed at that exact version with a
 // conditional write, and only then is the version promoted to AWSCURRENT. The item's
 // version id is therefore the source of truth; AWSCURRENT follows it.
+//
+// Ownership: every secret is tagged with the stack that created it (stack.StackTag), and a
+// Store deletes only its own stack's secrets; stacks may share an account, and a prefix.
 package secretstore
 
 import (
@@ -19,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
@@ -46,25 +50,33 @@ const (
 	TagIntegrationID = "integration_id"
 )
 
+// ErrNotThisStack: ScheduleDelete found a secret that this Store's stack did not create (its
+// stack tag names another stack, or none), or one it may not look at; it left it alone.
+var ErrNotThisStack = errors.New("secretstore: the secret is not this stack's")
+
 // Ref names a stored value: the secret's ARN and the version holding the value.
 type Ref struct {
 	ARN       string
 	VersionID string
 }
 
-// Store writes integration secrets under a name prefix.
+// Store writes the integration secrets of one stack under a name prefix.
 type Store struct {
-	sm     SecretsManager
-	prefix string
+	sm        SecretsManager
+	prefix    string
+	stackName string
 }
 
-// New returns a store writing secrets named prefix+app/id; an empty prefix means the
-// product's default, stack.SecretsPrefix.
-func New(sm SecretsManager, prefix string) *Store {
-	if prefix == "" {
-		prefix = stack.SecretsPrefix
+// New returns a store writing the secrets of the stack stackName (stack.DefaultName if
+// empty) named prefix+app/id (prefix stack.SecretsPrefixFor(stackName) if empty).
+func New(sm SecretsManager, prefix, stackName string) *Store {
+	if stackName == "" {
+		stackName = stack.DefaultName
 	}
-	return &Store{sm: sm, prefix: prefix}
+	if prefix == "" {
+		prefix = stack.SecretsPrefixFor(stackName)
+	}
+	return &Store{sm: sm, prefix: prefix, stackName: stackName}
 }
 
 // Name returns the secret name of an integration.
@@ -72,7 +84,7 @@ func (s *Store) Name(appID, integrationID string) string {
 	return s.prefix + appID + "/" + integrationID
 }
 
-// Create stores the first value of an integration's secret, tagged with its app and id.
+// Create stores the first value of an integration's secret, tagged with its stack, app and id.
 func (s *Store) Create(ctx context.Context, appID, integrationID string, c feedcreds.Credentials) (Ref, error) {
 	secretValue, err := encode(c)
 	if err != nil {
@@ -85,6 +97,7 @@ func (s *Store) Create(ctx context.Context, appID, integrationID string, c feedc
 		SecretString:       aws.String(secretValue),
 		Description:        aws.String("mParticle server-to-server credentials of one Nami integration"),
 		Tags: []types.Tag{
+			{Key: aws.String(stack.StackTag), Value: aws.String(s.stackName)},
 			{Key: aws.String(TagAppID), Value: aws.String(appID)},
 			{Key: aws.String(TagIntegrationID), Value: aws.String(integrationID)},
 		},
@@ -153,20 +166,39 @@ func (s *Store) Promote(ctx context.Context, secretID, versionID string) error {
 	return nil
 }
 
-// ScheduleDelete schedules an integration's secret for deletion after RecoveryWindowDays.
-// It addresses the secret by name and is idempotent: a missing secret or one already
-// scheduled is success, so it can be retried to clean up after a failed delete.
+// ScheduleDelete schedules an integration's secret for deletion after RecoveryWindowDays
+// (never at once: a deleted integration's credentials can be restored). It addresses the
+// secret by name and is idempotent: a missing secret or one already scheduled is success, so
+// it can be retried to clean up after a failed delete. A secret that is not this stack's is
+// left alone: ErrNotThisStack.
 func (s *Store) ScheduleDelete(ctx context.Context, appID, integrationID string) error {
 	name := s.Name(appID, integrationID)
-	_, err := s.sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+	desc, err := s.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var notFound *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &notFound):
+		return nil
+	case isAccessDenied(err):
+		// The functions' IAM policies grant access only to secrets tagged with their own
+		// stack: one they may not describe is another's, or predates the tag.
+		return fmt.Errorf("%w: %s: %w", ErrNotThisStack, name, err)
+	case err != nil:
+		return fmt.Errorf("secretstore: describe %s: %w", name, err)
+	case desc.DeletedDate != nil:
+		return nil
+	}
+	if owner, _ := tag(desc.Tags, stack.StackTag); owner != s.stackName {
+		return fmt.Errorf("%w: %s is tagged %s=%q", ErrNotThisStack, name, stack.StackTag, owner)
+	}
+	_, err = s.sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
 		SecretId:             aws.String(name),
 		RecoveryWindowInDays: aws.Int64(RecoveryWindowDays),
 	})
-	var notFound *types.ResourceNotFoundException
 	if err == nil || errors.As(err, &notFound) {
 		return nil
 	}
-	// Deleting a secret that is already scheduled is refused as an invalid request.
+	// Deleting a secret that is already scheduled (by a concurrent call) is refused as an
+	// invalid request.
 	var invalid *types.InvalidRequestException
 	if errors.As(err, &invalid) {
 		desc, derr := s.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
@@ -175,4 +207,19 @@ func (s *Store) ScheduleDelete(ctx context.Context, appID, integrationID string)
 		}
 	}
 	return fmt.Errorf("secretstore: schedule deletion of %s: %w", name, err)
+}
+
+func tag(tags []types.Tag, key string) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
+
+// isAccessDenied reports an IAM refusal, which Secrets Manager does not model as a type.
+func isAccessDenied(err error) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException"
 }

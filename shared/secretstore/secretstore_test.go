@@ -9,16 +9,21 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
+	"github.com/namiml/mparticle-bridge/shared/stack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 )
+
+const testStack = "sstest-stack"
 
 func newStore(t *testing.T) (*Store, *secretsmanager.Client) {
 	t.Helper()
 	sm := secretsmanager.NewFromConfig(testenv.Config(t))
-	return New(sm, "sstest-"+uuid.NewString()[:8]+"/"), sm
+	return New(sm, "sstest-"+uuid.NewString()[:8]+"/", testStack), sm
 }
 
 func readValue(t *testing.T, sm *secretsmanager.Client, id, version, stage string) value {
@@ -64,7 +69,7 @@ func TestCreateStagePromote(t *testing.T) {
 	for _, tg := range desc.Tags {
 		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
-	if tags[TagAppID] != app || tags[TagIntegrationID] != id {
+	if tags[TagAppID] != app || tags[TagIntegrationID] != id || tags[stack.StackTag] != testStack || len(tags) != 3 {
 		t.Fatalf("tags %v", tags)
 	}
 	if got := readValue(t, sm, ref.ARN, ref.VersionID, ""); got != (value{Key: first.Key, Secret: first.Secret}) {
@@ -123,28 +128,105 @@ func TestScheduleDeleteIsIdempotent(t *testing.T) {
 	}
 }
 
+// Stacks may share an account and a prefix: a store deletes only the secrets its own stack
+// created, and leaves the others (another stack's, or one created before secrets were
+// tagged) as they are.
+func TestScheduleDeleteOnlyDeletesThisStacksSecrets(t *testing.T) {
+	ours, sm := newStore(t)
+	theirs := New(sm, ours.prefix, "another-stack")
+	ctx := context.Background()
+	c := feedcreds.Credentials{Key: "kkkkkkkk", Secret: "ssssssss"}
+
+	id := uuid.NewString()
+	if _, err := theirs.Create(ctx, "app1", id, c); err != nil {
+		t.Fatal(err)
+	}
+	legacy := uuid.NewString()
+	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(ours.Name("app1", legacy)), SecretString: aws.String(`{"key":"kkkkkkkk","secret":"ssssssss"}`),
+		Tags: []types.Tag{{Key: aws.String(TagAppID), Value: aws.String("app1")}, {Key: aws.String(TagIntegrationID), Value: aws.String(legacy)}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for name, id := range map[string]string{"another stack's": id, "untagged": legacy} {
+		if err := ours.ScheduleDelete(ctx, "app1", id); !errors.Is(err, ErrNotThisStack) {
+			t.Errorf("%s secret: %v, want ErrNotThisStack", name, err)
+		}
+		desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(ours.Name("app1", id))})
+		if err != nil || desc.DeletedDate != nil {
+			t.Errorf("%s secret was scheduled for deletion (%v)", name, err)
+		}
+	}
+	if err := theirs.ScheduleDelete(ctx, "app1", id); err != nil {
+		t.Fatalf("the owner's delete: %v", err)
+	}
+}
+
+func TestScheduleDeleteAlwaysKeepsARecoveryWindow(t *testing.T) {
+	f := &fakeSM{tags: []types.Tag{{Key: aws.String(stack.StackTag), Value: aws.String(testStack)}}}
+	if err := New(f, "", testStack).ScheduleDelete(context.Background(), "a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if f.deleted == nil || aws.ToInt64(f.deleted.RecoveryWindowInDays) != RecoveryWindowDays || f.deleted.ForceDeleteWithoutRecovery != nil {
+		t.Fatalf("DeleteSecret %+v, want a %d-day recovery window and no forced deletion", f.deleted, RecoveryWindowDays)
+	}
+}
+
 func TestScheduleDeleteReportsOtherFailures(t *testing.T) {
 	boom := errors.New("throttled")
-	s := New(failingDelete{err: boom}, "")
-	if err := s.ScheduleDelete(context.Background(), "a", "b"); !errors.Is(err, boom) {
-		t.Fatalf("got %v, want wrapped %v", err, boom)
+	denied := &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}
+	ownTag := []types.Tag{{Key: aws.String(stack.StackTag), Value: aws.String(stack.DefaultName)}}
+	tests := []struct {
+		name string
+		sm   *fakeSM
+		want error
+	}{
+		{"describe fails", &fakeSM{describeErr: boom}, boom},
+		{"describe denied", &fakeSM{describeErr: denied}, ErrNotThisStack},
+		{"delete fails", &fakeSM{tags: ownTag, deleteErr: boom}, boom},
 	}
-	if got := s.Name("a", "b"); got != "nami-mparticle/a/b" {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New(tt.sm, "", "").ScheduleDelete(context.Background(), "a", "b")
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want wrapped %v", err, tt.want)
+			}
+			if tt.want != ErrNotThisStack && errors.Is(err, ErrNotThisStack) {
+				t.Fatalf("a failure reported as another stack's secret: %v", err)
+			}
+		})
+	}
+	if got := New(nil, "", "").Name("a", "b"); got != "nami-mparticle/a/b" {
 		t.Fatalf("default name %q", got)
 	}
+	if got := New(nil, "", "other").Name("a", "b"); got != "other/a/b" {
+		t.Fatalf("default name of stack other %q", got)
+	}
 }
 
-type failingDelete struct {
+// fakeSM describes one secret with tags and records the deletion asked for.
+type fakeSM struct {
 	SecretsManager
-	err error
+	tags        []types.Tag
+	describeErr error
+	deleteErr   error
+	deleted     *secretsmanager.DeleteSecretInput
 }
 
-func (f failingDelete) DeleteSecret(context.Context, *secretsmanager.DeleteSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error) {
-	return nil, f.err
+func (f *fakeSM) DescribeSecret(context.Context, *secretsmanager.DescribeSecretInput, ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
+	if f.describeErr != nil {
+		return nil, f.describeErr
+	}
+	return &secretsmanager.DescribeSecretOutput{Tags: f.tags}, nil
+}
+
+func (f *fakeSM) DeleteSecret(_ context.Context, in *secretsmanager.DeleteSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DeleteSecretOutput, error) {
+	f.deleted = in
+	return nil, f.deleteErr
 }
 
 func TestIncompleteCredentialsAreRefused(t *testing.T) {
-	s := New(nil, "")
+	s := New(nil, "", "")
 	for _, c := range []feedcreds.Credentials{{Key: "k"}, {Secret: "s"}, {}} {
 		if _, err := s.Create(context.Background(), "a", "b", c); err == nil {
 			t.Errorf("created with key set %v, secret set %v", c.Key != "", c.Secret != "")

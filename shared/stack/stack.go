@@ -32,15 +32,51 @@ const (
 	// original enqueue time, so it can be read for at least DLQRetentionSeconds -
 	// QueueRetentionSeconds (10 days) after it lands.
 	DLQRetentionSeconds = 1209600
-	// SecretsPrefix is the product's name prefix for integration secrets.
-	SecretsPrefix = "nami-mparticle/"
+	// SecretsPrefix is the secrets prefix of the stack called DefaultName (SecretsPrefixFor),
+	// the default where no stack name is known.
+	SecretsPrefix = DefaultName + "/"
+	// StackTag is the tag key naming the stack a secret belongs to. Each function's IAM policy
+	// requires it to equal its own stack name, so stacks that share an account (or a prefix)
+	// cannot read or change one another's credentials.
+	StackTag = "nami-mparticle:stack"
 	// TableHashKey and TableRangeKey are the integrations table's key attributes (both S).
 	TableHashKey  = "pk"
 	TableRangeKey = "sk"
 	// IdempotencyHashKey is the idempotency table's key (S); TTL attribute IdempotencyTTL.
 	IdempotencyHashKey = "pk"
 	IdempotencyTTL     = "expires_at"
+	// IntegrationsTTL is the integrations table's TTL attribute: the per-app rate-limit window
+	// items expire by it; integrations never carry it.
+	IntegrationsTTL = "expires_at"
 )
+
+// Per-tenant limits of the Integrations API: the template's parameter defaults, and what the
+// API applies when the variable is unset (locally).
+const (
+	// MaxIntegrationsPerApp (MAX_INTEGRATIONS_PER_APP) bounds one app's integrations.
+	MaxIntegrationsPerApp = 20
+	// AppWritesPerMinute (APP_WRITES_PER_MINUTE) bounds one app's creates, updates and deletes.
+	AppWritesPerMinute = 30
+	// AppCredentialWritesPerMinute (APP_CREDENTIAL_WRITES_PER_MINUTE) bounds one app's writes
+	// of a key and secret, each a Secrets Manager call.
+	AppCredentialWritesPerMinute = 5
+)
+
+// Environment variables the template sets and shared/app reads.
+const (
+	EnvStackName                    = "STACK_NAME"
+	EnvSecretsPrefix                = "SECRETS_PREFIX"
+	EnvMaxIntegrationsPerApp        = "MAX_INTEGRATIONS_PER_APP"
+	EnvAppWritesPerMinute           = "APP_WRITES_PER_MINUTE"
+	EnvAppCredentialWritesPerMinute = "APP_CREDENTIAL_WRITES_PER_MINUTE"
+	EnvAdminScope                   = "ADMIN_SCOPE"
+	EnvAdminClientID                = "ADMIN_CLIENT_ID"
+)
+
+// SecretsPrefixFor is the secrets prefix the template gives a stack called name when its
+// SecretsPrefix parameter is empty: one prefix per stack, ending in "/" so that no stack's
+// prefix is the start of another's (nami-mparticle/ does not match nami-mparticle-prod/...).
+func SecretsPrefixFor(name string) string { return name + "/" }
 
 // Names are the physical names of a stack's resources.
 type Names struct {

@@ -78,7 +78,8 @@ func userList(f event.Field, list []string, deg *event.Degraded) any {
 	return list
 }
 
-// jsonLen is the length of s as encoding/json writes it (HTML-escaping on), quotes included.
+// jsonLen is the length of s as the mParticle client writes it (as encoding/json does, HTML
+// escaping on), quotes included.
 func jsonLen(s string) int {
 	n := 2
 	for i := 0; i < len(s); {
@@ -96,9 +97,12 @@ func jsonLen(s string) int {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += len("\uFFFD") // the client writes the replacement character itself
+		case r == '\u2028' || r == '\u2029':
 			n += 6
-		} else {
+		default:
 			n += size
 		}
 		i += size

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,10 @@ import (
 const (
 	DevIssuer   = "nami-mparticle-local"
 	DevAudience = "nami-mparticle-api"
+	// DevAdminScope and DevAdminClientID are the local stack's operator settings
+	// (ADMIN_SCOPE, ADMIN_CLIENT_ID): IssueDevAdminToken makes their access tokens.
+	DevAdminScope    = "mparticle:admin"
+	DevAdminClientID = "nami-mparticle-local-operator"
 	// MinKeyBytes is the shortest accepted HS256 key (RFC 7518, section 3.2: at least the hash size).
 	MinKeyBytes = 32
 	// leeway tolerates small clock differences on exp/nbf/iat.
@@ -30,28 +35,31 @@ const (
 var ErrBadToken = errors.New("devauth: invalid bearer token")
 
 // Verifier checks locally signed HS256 tokens, as API Gateway's JWT authorizer checks the
-// real ones: signature, exp, iss and aud.
+// real ones: signature, exp, iss, and aud, or client_id for a token without aud (an access
+// token, as Amazon Cognito issues them), against the audiences.
 type Verifier struct {
-	key      []byte
-	issuer   string
-	audience string
-	now      func() time.Time
+	key       []byte
+	issuer    string
+	audiences []string
+	now       func() time.Time
 }
 
-// NewVerifier returns a verifier of tokens signed with key for issuer and audience.
-func NewVerifier(key []byte, issuer, audience string) (*Verifier, error) {
+// NewVerifier returns a verifier of tokens signed with key for issuer and one of audiences.
+func NewVerifier(key []byte, issuer string, audiences ...string) (*Verifier, error) {
 	if len(key) < MinKeyBytes {
 		return nil, fmt.Errorf("devauth: signing key has %d bytes, need at least %d", len(key), MinKeyBytes)
 	}
-	if issuer == "" || audience == "" {
+	if issuer == "" || len(audiences) == 0 || slices.Contains(audiences, "") {
 		return nil, errors.New("devauth: issuer and audience are required")
 	}
-	return &Verifier{key: key, issuer: issuer, audience: audience, now: time.Now}, nil
+	return &Verifier{key: key, issuer: issuer, audiences: audiences, now: time.Now}, nil
 }
 
-// NewDevVerifier verifies tokens made by IssueDevToken.
+// NewDevVerifier verifies tokens made by IssueDevToken and IssueDevAdminToken: the local
+// stack's audience list names the API and the operators' client, as a deployed stack's
+// JwtAudience must name every client whose access tokens it accepts.
 func NewDevVerifier(key []byte) (*Verifier, error) {
-	return NewVerifier(key, DevIssuer, DevAudience)
+	return NewVerifier(key, DevIssuer, DevAudience, DevAdminClientID)
 }
 
 // Verify checks a token and returns its claims flattened the way API Gateway passes them
@@ -60,7 +68,6 @@ func (v *Verifier) Verify(token string) (map[string]string, error) {
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(v.issuer),
-		jwt.WithAudience(v.audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(v.now),
@@ -68,11 +75,34 @@ func (v *Verifier) Verify(token string) (map[string]string, error) {
 	)
 	claims := jwt.MapClaims{}
 	if _, err := p.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return v.key, nil }); err != nil {
-		// The parser's message says what failed (expired, signature, audience) and never
+		// The parser's message says what failed (expired, signature, issuer) and never
 		// contains the key, so it is safe to wrap for logs.
 		return nil, fmt.Errorf("%w: %w", ErrBadToken, err)
 	}
+	if err := v.checkAudience(claims); err != nil {
+		return nil, err
+	}
 	return Flatten(claims), nil
+}
+
+// checkAudience applies API Gateway's rule: one of the token's aud values must be an
+// audience; a token without aud must carry a client_id that is one.
+func (v *Verifier) checkAudience(claims jwt.MapClaims) error {
+	aud, err := claims.GetAudience()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadToken, err)
+	}
+	if len(aud) == 0 {
+		if id, ok := claims[auth.ClaimClientID].(string); ok {
+			aud = jwt.ClaimStrings{id}
+		}
+	}
+	for _, a := range aud {
+		if slices.Contains(v.audiences, a) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: not for this audience", ErrBadToken)
 }
 
 // BearerToken extracts the token from an Authorization header value ("" if absent).
@@ -124,9 +154,36 @@ func flattenValue(v any) string {
 	}
 }
 
-// IssueDevToken signs a local development token granting appIDs (and any scopes, e.g.
-// ScopeAdmin) for ttl. It is what `make dev-token` prints.
+// IssueDevToken signs a local development token granting appIDs (with any scopes: they
+// grant nothing more) for ttl, shaped like an ID token of the Control Center's client. It is
+// what `make dev-token APP_ID=...` prints.
 func IssueDevToken(key []byte, appIDs []string, ttl time.Duration, scopes ...string) (string, error) {
+	claims := jwt.MapClaims{
+		"aud":            DevAudience,
+		"sub":            "local-developer",
+		auth.ClaimAppIDs: append([]string{}, appIDs...),
+	}
+	if len(scopes) > 0 {
+		claims["scope"] = strings.Join(scopes, " ")
+	}
+	return signClaims(key, ttl, claims)
+}
+
+// IssueDevAdminToken signs a local operator's token for ttl: an access token of the
+// operators' client carrying the admin scope, without aud, as Amazon Cognito issues them.
+// The local stack's ADMIN_SCOPE and ADMIN_CLIENT_ID name them, so it grants every app. It
+// is what `make dev-token ADMIN=1` prints.
+func IssueDevAdminToken(key []byte, ttl time.Duration) (string, error) {
+	return signClaims(key, ttl, jwt.MapClaims{
+		"sub":              "local-operator",
+		auth.ClaimTokenUse: auth.TokenUseAccess,
+		auth.ClaimClientID: DevAdminClientID,
+		"scope":            DevAdminScope,
+	})
+}
+
+// signClaims adds the issuer and the lifetime to claims and signs them.
+func signClaims(key []byte, ttl time.Duration, claims jwt.MapClaims) (string, error) {
 	if len(key) < MinKeyBytes {
 		return "", fmt.Errorf("devauth: signing key has %d bytes, need at least %d", len(key), MinKeyBytes)
 	}
@@ -134,17 +191,7 @@ func IssueDevToken(key []byte, appIDs []string, ttl time.Duration, scopes ...str
 		return "", errors.New("devauth: token lifetime must be positive")
 	}
 	now := time.Now()
-	claims := jwt.MapClaims{
-		"iss":            DevIssuer,
-		"aud":            DevAudience,
-		"sub":            "local-developer",
-		"iat":            now.Unix(),
-		"exp":            now.Add(ttl).Unix(),
-		auth.ClaimAppIDs: append([]string{}, appIDs...),
-	}
-	if len(scopes) > 0 {
-		claims["scope"] = strings.Join(scopes, " ")
-	}
+	claims["iss"], claims["iat"], claims["exp"] = DevIssuer, now.Unix(), now.Add(ttl).Unix()
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
 	if err != nil {
 		return "", fmt.Errorf("devauth: sign token: %w", err)

@@ -12,6 +12,9 @@ import (
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
+// devPolicy is the local stack's admin setting.
+var devPolicy = auth.Policy{AdminScope: DevAdminScope, AdminClientID: DevAdminClientID}
+
 func TestVerifier(t *testing.T) {
 	v, err := NewDevVerifier(testKey)
 	if err != nil {
@@ -21,12 +24,15 @@ func TestVerifier(t *testing.T) {
 	valid := func() jwt.MapClaims {
 		return jwt.MapClaims{"iss": DevIssuer, "aud": DevAudience, "sub": "dev", "exp": now.Add(time.Hour).Unix(), auth.ClaimAppIDs: []string{"app1", "app2"}}
 	}
-	with := func(k string, val any) jwt.MapClaims {
+	// with sets (or, for nil, removes) claims: name, value, name, value...
+	with := func(kv ...any) jwt.MapClaims {
 		c := valid()
-		if val == nil {
-			delete(c, k)
-		} else {
-			c[k] = val
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i+1] == nil {
+				delete(c, kv[i].(string))
+			} else {
+				c[kv[i].(string)] = kv[i+1]
+			}
 		}
 		return c
 	}
@@ -38,7 +44,7 @@ func TestVerifier(t *testing.T) {
 	if claims[auth.ClaimAppIDs] != "[app1 app2]" || claims["sub"] != "dev" {
 		t.Fatalf("claims not flattened as API Gateway does: %v", claims)
 	}
-	if p := auth.FromClaims(claims, nil); !p.CanManage("app2") || p.CanManage("app3") {
+	if p := devPolicy.FromClaims(claims, nil); !p.CanManage("app2") || p.CanManage("app3") {
 		t.Fatalf("principal from local claims: %+v", p)
 	}
 
@@ -49,10 +55,14 @@ func TestVerifier(t *testing.T) {
 		"no exp":         sign(t, jwt.SigningMethodHS256, testKey, with("exp", nil)),
 		"wrong issuer":   sign(t, jwt.SigningMethodHS256, testKey, with("iss", "someone-else")),
 		"wrong audience": sign(t, jwt.SigningMethodHS256, testKey, with("aud", "other-api")),
-		"HS512":          sign(t, jwt.SigningMethodHS512, testKey, valid()),
-		"alg none":       sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()),
-		"garbage":        "not.a.token",
-		"empty":          "",
+		// API Gateway's rule: client_id is checked only when there is no aud.
+		"wrong audience, known client": sign(t, jwt.SigningMethodHS256, testKey, with("aud", "other-api", auth.ClaimClientID, DevAdminClientID)),
+		"no audience, no client":       sign(t, jwt.SigningMethodHS256, testKey, with("aud", nil)),
+		"no audience, other client":    sign(t, jwt.SigningMethodHS256, testKey, with("aud", nil, auth.ClaimClientID, "tenant-client")),
+		"HS512":                        sign(t, jwt.SigningMethodHS512, testKey, valid()),
+		"alg none":                     sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()),
+		"garbage":                      "not.a.token",
+		"empty":                        "",
 	}
 	for name, tok := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -76,10 +86,23 @@ func TestIssueDevToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := auth.FromClaims(claims, nil); !p.CanManage("appA") || p.CanManage("appB") || p.Admin {
+	if p := devPolicy.FromClaims(claims, nil); !p.CanManage("appA") || p.CanManage("appB") || p.Admin {
 		t.Fatalf("dev token principal %+v", p)
 	}
-	admin, err := IssueDevToken(testKey, nil, time.Minute, auth.ScopeAdmin)
+	// A tenant's token that asks for the admin scope is still a tenant's.
+	scoped, err := IssueDevToken(testKey, []string{"appA"}, time.Minute, DevAdminScope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err = v.Verify(scoped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := devPolicy.FromClaims(claims, nil); p.Admin || p.CanManage("appB") {
+		t.Fatalf("tenant token with the admin scope: %+v", p)
+	}
+	// The operator's: an access token of the operators' client, without aud.
+	admin, err := IssueDevAdminToken(testKey, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +110,17 @@ func TestIssueDevToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := auth.FromClaims(claims, nil); !p.Admin || !p.CanManage("any") {
-		t.Fatalf("admin dev token principal %+v", p)
+	if _, ok := claims["aud"]; ok || claims[auth.ClaimTokenUse] != "access" || claims[auth.ClaimClientID] != DevAdminClientID {
+		t.Fatalf("operator token claims %v", claims)
+	}
+	if p := devPolicy.FromClaims(claims, nil); !p.Admin || !p.CanManage("any") || p.Subject == "" {
+		t.Fatalf("operator token principal %+v", p)
+	}
+	if p := (auth.Policy{}).FromClaims(claims, nil); p.Admin {
+		t.Fatal("operator token is admin with admin access off")
+	}
+	if _, err := IssueDevAdminToken(testKey, 0); err == nil {
+		t.Fatal("token without a lifetime")
 	}
 
 	// A verifier whose clock is past the token's lifetime (plus leeway) refuses it.

@@ -206,7 +206,10 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 	if err != nil {
 		return err
 	}
-	params := map[string]string{"MParticleBaseURL": mpURL}
+	// Operators' tokens (make dev-token ADMIN=1) are the local issuer's access tokens of
+	// its operators' client.
+	params := map[string]string{"MParticleBaseURL": mpURL,
+		"AdminScope": devauth.DevAdminScope, "AdminClientId": devauth.DevAdminClientID}
 	for k, v := range cfg.Params {
 		params[k] = v
 	}

@@ -281,8 +281,74 @@ func (r resolver) str(v any) (string, error) {
 			return "", fmt.Errorf("no mapping %s", strings.Join(keys, "."))
 		}
 		return r.str(val)
+	case "Fn::If":
+		parts, _ := arg.([]any)
+		cond, _ := templatecheck.Lookup(parts, "0")
+		name, isName := cond.(string)
+		if len(parts) != 3 || !isName {
+			return "", errors.New("Fn::If needs a condition name and two values")
+		}
+		ok, err := r.condition(name)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return r.str(parts[1])
+		}
+		return r.str(parts[2])
 	}
 	return "", fmt.Errorf("%s is not supported in local runs", fn)
+}
+
+// condition evaluates an entry of the Conditions section, as a parameter-derived default
+// (e.g. the secrets prefix from the stack name) needs.
+func (r resolver) condition(name string) (bool, error) {
+	c, ok := r.tp.t.Conditions[name]
+	if !ok {
+		return false, fmt.Errorf("no condition %s", name)
+	}
+	return r.boolean(c)
+}
+
+func (r resolver) boolean(v any) (bool, error) {
+	fn, arg, ok := templatecheck.Intrinsic(v)
+	if !ok {
+		return false, fmt.Errorf("%v is not a condition function", v)
+	}
+	args, _ := arg.([]any)
+	switch fn {
+	case "Condition":
+		name, _ := arg.(string)
+		return r.condition(name)
+	case "Fn::Equals":
+		if len(args) != 2 {
+			return false, errors.New("Fn::Equals needs two values")
+		}
+		a, err := r.str(args[0])
+		if err != nil {
+			return false, err
+		}
+		b, err := r.str(args[1])
+		return a == b, err
+	case "Fn::Not":
+		if len(args) != 1 {
+			return false, errors.New("Fn::Not needs one condition")
+		}
+		b, err := r.boolean(args[0])
+		return !b, err
+	case "Fn::And", "Fn::Or":
+		for _, a := range args {
+			b, err := r.boolean(a)
+			if err != nil {
+				return false, err
+			}
+			if b == (fn == "Fn::Or") {
+				return b, nil
+			}
+		}
+		return fn == "Fn::And", nil
+	}
+	return false, fmt.Errorf("%s is not supported in local conditions", fn)
 }
 
 func (r resolver) ref(name string) (string, error) {

@@ -15,9 +15,13 @@ Parameters:
   Level: {Type: String, Default: INFO}
   Timeout: {Type: Number, Default: 30}
   NoDefault: {Type: String}
+  Prefix: {Type: String, Default: ""}
 Mappings:
   Vis:
     "30": {Seconds: 180}
+Conditions:
+  HasPrefix: !Not [!Equals [!Ref Prefix, ""]]
+  Both: !And [!Condition HasPrefix, !Equals [!Ref Level, DEBUG]]
 Globals:
   Function:
     Timeout: !Ref Timeout
@@ -48,6 +52,8 @@ Resources:
           VIS: !FindInMap [Vis, !Ref Timeout, Seconds]
           SUBBED: !Sub "${T.Arn}|${AWS::Region}|${!Literal}"
           NUM: 7
+          PREFIX: !If [HasPrefix, !Ref Prefix, !Sub "${AWS::StackName}/"]
+          BOTH: !If [Both, "yes", "no"]
       Events:
         Queue:
           Type: SQS
@@ -101,6 +107,8 @@ func TestFunctionResolvesLikeCloudFormation(t *testing.T) {
 		"VIS":       "180",
 		"SUBBED":    "arn:aws:dynamodb:us-east-1:123456789012:table/st-t|us-east-1|${Literal}",
 		"NUM":       "7",
+		"PREFIX":    "st/", // the condition's else branch: Prefix is empty
+		"BOTH":      "no",
 	}
 	for k, want := range wantEnv {
 		if got := fn.Env[k]; got != want {
@@ -119,6 +127,35 @@ func TestFunctionResolvesLikeCloudFormation(t *testing.T) {
 	}
 	if len(fn.Routes) != 2 || fn.Routes[0] != (Route{Name: "A", Method: "GET", Path: "/a"}) || fn.Routes[1].Method != "POST" {
 		t.Errorf("routes = %+v", fn.Routes)
+	}
+}
+
+func TestConditions(t *testing.T) {
+	tp, err := Parse([]byte(miniTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name             string
+		params           map[string]string
+		prefix, bothWant string
+	}{
+		{"defaults", map[string]string{}, "st/", "no"},
+		{"prefix set", map[string]string{"Prefix": "p/"}, "p/", "no"},
+		{"prefix set and DEBUG", map[string]string{"Prefix": "p/", "Level": "DEBUG"}, "p/", "yes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			loc := locals()
+			loc.Params = tt.params
+			fn, err := tp.Function("Fn", loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fn.Env["PREFIX"] != tt.prefix || fn.Env["BOTH"] != tt.bothWant {
+				t.Errorf("PREFIX = %q, BOTH = %q; want %q, %q", fn.Env["PREFIX"], fn.Env["BOTH"], tt.prefix, tt.bothWant)
+			}
+		})
 	}
 }
 
@@ -180,6 +217,9 @@ func TestRealTemplateResolvesLocally(t *testing.T) {
 		}
 		if fn.Env["INTEGRATIONS_TABLE"] != names.IntegrationsTable {
 			t.Errorf("%s INTEGRATIONS_TABLE = %q", dir, fn.Env["INTEGRATIONS_TABLE"])
+		}
+		if fn.Env[stack.EnvStackName] != stack.DefaultName || fn.Env[stack.EnvSecretsPrefix] != stack.SecretsPrefixFor(stack.DefaultName) {
+			t.Errorf("%s STACK_NAME = %q, SECRETS_PREFIX = %q", dir, fn.Env[stack.EnvStackName], fn.Env[stack.EnvSecretsPrefix])
 		}
 		if dir == "forwarder" {
 			if fn.Env["DLQ_URL"] != "http://q/"+names.DeadLetterQueue || fn.Env["MPARTICLE_BASE_URL"] != "http://127.0.0.1:9999" {

@@ -31,6 +31,11 @@ type Store interface {
 	Update(ctx context.Context, in *integration.Integration, expected int64) error
 	Delete(ctx context.Context, appID, id string, expected int64) error
 	SetHealth(ctx context.Context, appID, id, health, lastError string, at time.Time) error
+	CreateWithin(ctx context.Context, in *integration.Integration, max int) error
+	Count(ctx context.Context, appID string) (int, error)
+	CleanupPending(ctx context.Context, appID, id string) (bool, error)
+	CleanupDone(ctx context.Context, appID, id string) error
+	TakeWindow(ctx context.Context, appID string, start, end time.Time, counters []integrationstore.WindowCounter) (string, error)
 }
 
 // Run runs the contract against the stores newStore returns. Every subtest asks for a
@@ -58,6 +63,12 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"list refuses a malformed cursor and a limit outside 1..MaxLimit", listRefuses},
 		{"list of an app without integrations is one empty page", listEmpty},
 		{"list by app returns all of the app's integrations, newest first", listByApp},
+		{"create within a bound refuses the app's integration past it, and a delete frees a place", createWithin},
+		{"concurrent creates never take an app past its bound", createWithinRace},
+		{"count counts the app's integrations", count},
+		{"delete leaves a clean-up note until it is done; a refused delete leaves none", cleanupNotes},
+		{"a window counts an app's writes up to each counter's max, all counters or none", takeWindow},
+		{"listings show integrations only, whatever else the app's partition holds", listsIntegrationsOnly},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
@@ -84,7 +95,7 @@ func sample(t *testing.T, app string) integration.Integration {
 		Events:   []event.Type{event.SubscriptionPurchased, event.DeviceImpression},
 		SecretID: "nami-mparticle/" + app + "/" + id, SecretVersionID: uuid.NewString(),
 		KeyHint: "abcd", KeyPod: "US1", CredentialsUpdatedAt: now,
-		CreatedAt: now, UpdatedAt: now, Version: 1,
+		CreatedAt: now, UpdatedAt: now, Version: 1, CreatedBy: "user-1", UpdatedBy: "user-1",
 	}
 }
 
@@ -181,8 +192,9 @@ func updateBumpsVersion(t *testing.T, s Store) {
 	edit := in
 	edit.Name, edit.Enabled, edit.Events = "renamed", false, []event.Type{event.SubscriptionRenewed}
 	edit.UpdatedAt = in.UpdatedAt.Add(time.Minute)
-	// What Update never writes, whatever the caller passes: the creation time and health.
-	edit.CreatedAt, edit.Health, edit.HealthError = in.CreatedAt.Add(time.Hour), "", ""
+	edit.UpdatedBy = "user-2"
+	// What Update never writes, whatever the caller passes: the creation, and health.
+	edit.CreatedAt, edit.CreatedBy, edit.Health, edit.HealthError = in.CreatedAt.Add(time.Hour), "user-3", "", ""
 	if err := s.Update(ctx, &edit, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +202,7 @@ func updateBumpsVersion(t *testing.T, s Store) {
 		t.Fatalf("version after update = %d, want 2", edit.Version)
 	}
 	want := edit
-	want.CreatedAt = in.CreatedAt
+	want.CreatedAt, want.CreatedBy = in.CreatedAt, in.CreatedBy
 	want.Health, want.HealthError, want.HealthUpdatedAt = integration.HealthUnhealthy, "401 from mParticle", at
 	if got := get(t, s, in.AppID, in.ID); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after update:\n got %+v\nwant %+v", got, want)
@@ -229,6 +241,7 @@ func updateClearsOptional(t *testing.T, s Store) {
 	edit := in
 	edit.Scope, edit.AppPlatformID = integration.ScopeAllPlatforms, ""
 	edit.Pod, edit.KeyPod, edit.KeyHint, edit.SecretVersionID = mparticle.PodPartner, "", "", ""
+	edit.UpdatedBy = ""
 	if err := s.Update(ctx, &edit, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -238,6 +251,7 @@ func updateClearsOptional(t *testing.T, s Store) {
 	// And set again.
 	again := edit
 	again.Pod, again.KeyPod, again.AppPlatformID, again.Scope = mparticle.PodEU1, "EU1", "plat-ios", integration.ScopePlatform
+	again.UpdatedBy = "user-2"
 	if err := s.Update(ctx, &again, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -463,5 +477,225 @@ func listByApp(t *testing.T, s Store) {
 	}
 	if !reflect.DeepEqual(got, ids) {
 		t.Fatalf("listed %v, want %v", got, ids)
+	}
+}
+
+func createWithin(t *testing.T, s Store) {
+	app := appID()
+	var ids []string
+	for range 3 {
+		in := sample(t, app)
+		if err := s.CreateWithin(ctx, &in, 3); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, in.ID)
+	}
+	over := sample(t, app)
+	if err := s.CreateWithin(ctx, &over, 3); !errors.Is(err, integrationstore.ErrLimitReached) {
+		t.Fatalf("create past the bound: %v, want ErrLimitReached", err)
+	}
+	if _, err := s.Get(ctx, app, over.ID); !errors.Is(err, integrationstore.ErrNotFound) {
+		t.Fatalf("the refused integration was stored: %v", err)
+	}
+	// A larger bound, another app, or no bound is another question.
+	if err := s.CreateWithin(ctx, &over, 4); err != nil {
+		t.Fatalf("create within a larger bound: %v", err)
+	}
+	other := sample(t, appID())
+	if err := s.CreateWithin(ctx, &other, 1); err != nil {
+		t.Fatalf("another app's first: %v", err)
+	}
+	unbounded := sample(t, app)
+	if err := s.Create(ctx, &unbounded); err != nil {
+		t.Fatalf("create without a bound: %v", err)
+	}
+	// A duplicate is refused as such, even at the bound, and counts nothing.
+	dup := sample(t, app)
+	dup.ID = ids[0]
+	if err := s.CreateWithin(ctx, &dup, 100); !errors.Is(err, integrationstore.ErrExists) {
+		t.Fatalf("duplicate: %v, want ErrExists", err)
+	}
+	if n, err := s.Count(ctx, app); err != nil || n != 5 {
+		t.Fatalf("count = %d (%v), want 5", n, err)
+	}
+	// Deletes free places; a refused delete frees none.
+	if err := s.Delete(ctx, app, ids[0], 9); !errors.Is(err, integrationstore.ErrVersionConflict) {
+		t.Fatalf("delete of another version: %v", err)
+	}
+	again := sample(t, app)
+	if err := s.CreateWithin(ctx, &again, 5); !errors.Is(err, integrationstore.ErrLimitReached) {
+		t.Fatalf("create after a refused delete: %v, want ErrLimitReached", err)
+	}
+	for _, id := range ids[:2] {
+		if err := s.Delete(ctx, app, id, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx, app, ids[0], -1); !errors.Is(err, integrationstore.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	for range 2 {
+		in := sample(t, app)
+		if err := s.CreateWithin(ctx, &in, 5); err != nil {
+			t.Fatalf("create after deletes: %v", err)
+		}
+	}
+	if err := s.CreateWithin(ctx, &again, 5); !errors.Is(err, integrationstore.ErrLimitReached) {
+		t.Fatalf("create past the bound after deletes: %v, want ErrLimitReached", err)
+	}
+}
+
+// The bound holds under concurrency: of more creates than places, exactly as many as there
+// are places succeed, and the rest are refused as over the bound.
+func createWithinRace(t *testing.T, s Store) {
+	app := appID()
+	const places, writers = 3, 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range errs {
+		in := sample(t, app)
+		wg.Go(func() { errs[i] = s.CreateWithin(ctx, &in, places) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, integrationstore.ErrLimitReached):
+			t.Errorf("losing create: %v, want ErrLimitReached", err)
+		}
+	}
+	all, err := s.ListByApp(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won != places || len(all) != places {
+		t.Fatalf("%d creates succeeded and %d integrations stored, want %d", won, len(all), places)
+	}
+}
+
+func count(t *testing.T, s Store) {
+	app := appID()
+	if n, err := s.Count(ctx, app); err != nil || n != 0 {
+		t.Fatalf("count of a new app = %d (%v)", n, err)
+	}
+	a, b := create(t, s, app), create(t, s, app)
+	create(t, s, appID())
+	if n, err := s.Count(ctx, app); err != nil || n != 2 {
+		t.Fatalf("count = %d (%v), want 2", n, err)
+	}
+	for _, in := range []integration.Integration{a, b} {
+		if err := s.Delete(ctx, app, in.ID, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Count(ctx, app); err != nil || n != 0 {
+		t.Fatalf("count after deletes = %d (%v), want 0", n, err)
+	}
+}
+
+func cleanupNotes(t *testing.T, s Store) {
+	in := create(t, s, appID())
+	pending := func(id string) bool {
+		t.Helper()
+		ok, err := s.CleanupPending(ctx, in.AppID, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if pending(in.ID) {
+		t.Fatal("a live integration has a clean-up note")
+	}
+	if err := s.Delete(ctx, in.AppID, in.ID, 2); !errors.Is(err, integrationstore.ErrVersionConflict) || pending(in.ID) {
+		t.Fatalf("refused delete: %v, note %v", err, pending(in.ID))
+	}
+	never := uuid.NewString()
+	if err := s.Delete(ctx, in.AppID, never, -1); !errors.Is(err, integrationstore.ErrNotFound) || pending(never) {
+		t.Fatalf("delete of a missing integration: %v, note %v", err, pending(never))
+	}
+	if err := s.Delete(ctx, in.AppID, in.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !pending(in.ID) {
+		t.Fatal("no clean-up note after a delete")
+	}
+	if ok, err := s.CleanupPending(ctx, appID(), in.ID); err != nil || ok {
+		t.Fatalf("another app sees the note: %v %v", ok, err)
+	}
+	for range 2 { // idempotent
+		if err := s.CleanupDone(ctx, in.AppID, in.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pending(in.ID) {
+		t.Fatal("the note outlived CleanupDone")
+	}
+}
+
+func takeWindow(t *testing.T, s Store) {
+	app := appID()
+	start := time.Now().UTC().Truncate(time.Minute)
+	end := start.Add(time.Minute)
+	writes := integrationstore.WindowCounter{Name: "writes", Max: 3}
+	creds := integrationstore.WindowCounter{Name: "credential_writes", Max: 1}
+	take := func(app string, start time.Time, counters ...integrationstore.WindowCounter) string {
+		t.Helper()
+		full, err := s.TakeWindow(ctx, app, start, start.Add(time.Minute), counters)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return full
+	}
+	if full := take(app, start, writes, creds); full != "" {
+		t.Fatalf("first write refused by %s", full)
+	}
+	// The credentials counter is full: a credentials write is refused and counts nothing.
+	if full := take(app, start, writes, creds); full != "credential_writes" {
+		t.Fatalf("second credentials write: full %q, want credential_writes", full)
+	}
+	for i := range 2 {
+		if full := take(app, start, writes); full != "" {
+			t.Fatalf("write %d refused by %s", i+2, full)
+		}
+	}
+	if full := take(app, start, writes); full != "writes" {
+		t.Fatalf("fourth write: full %q, want writes", full)
+	}
+	// Another app, and the next window, start from nothing.
+	if full := take(appID(), start, writes, creds); full != "" {
+		t.Fatalf("another app refused by %s", full)
+	}
+	if full := take(app, end, writes, creds); full != "" {
+		t.Fatalf("next window refused by %s", full)
+	}
+	if _, err := s.TakeWindow(ctx, app, start, end, nil); err == nil {
+		t.Fatal("a window taken with no counters")
+	}
+}
+
+func listsIntegrationsOnly(t *testing.T, s Store) {
+	app := appID()
+	keep := create(t, s, app)
+	gone := create(t, s, app)
+	if err := s.Delete(ctx, app, gone.ID, -1); err != nil { // leaves a clean-up note
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Truncate(time.Minute)
+	if _, err := s.TakeWindow(ctx, app, start, start.Add(time.Minute), []integrationstore.WindowCounter{{Name: "writes", Max: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.List(ctx, app, 10, "")
+	if err != nil || len(p.Items) != 1 || p.Items[0].ID != keep.ID || p.Next != "" {
+		t.Fatalf("list: %+v %v", p, err)
+	}
+	all, err := s.ListByApp(ctx, app)
+	if err != nil || len(all) != 1 || all[0].ID != keep.ID {
+		t.Fatalf("list by app: %+v %v", all, err)
+	}
+	// The highest position lists from the top, past the bookkeeping items' sort keys.
+	if p, err := s.List(ctx, app, 10, "_____________________w"); err != nil || len(p.Items) != 1 {
+		t.Fatalf("list from the top: %+v %v", p, err)
 	}
 }

@@ -36,7 +36,7 @@ func Provision(ctx context.Context, cfg aws.Config, name string) (Outputs, error
 	if err := createTable(ctx, ddb, names.IntegrationsTable, []ddbtypes.KeySchemaElement{
 		{AttributeName: aws.String(stack.TableHashKey), KeyType: ddbtypes.KeyTypeHash},
 		{AttributeName: aws.String(stack.TableRangeKey), KeyType: ddbtypes.KeyTypeRange},
-	}, ""); err != nil {
+	}, stack.IntegrationsTTL); err != nil {
 		return out, err
 	}
 	if err := createTable(ctx, ddb, names.IdempotencyTable, []ddbtypes.KeySchemaElement{

@@ -62,9 +62,18 @@ func TestProvisionIsIdempotentAndMatchesStackSettings(t *testing.T) {
 	if got := dlq.Attributes["MessageRetentionPeriod"]; got != strconv.Itoa(stack.DLQRetentionSeconds) {
 		t.Errorf("dead-letter retention = %s, want %d", got, stack.DLQRetentionSeconds)
 	}
-	for _, table := range []string{first.Names.IntegrationsTable, first.Names.IdempotencyTable} {
+	// Each table and its TTL attribute, as template.yaml declares them.
+	for table, ttl := range map[string]string{first.Names.IntegrationsTable: stack.IntegrationsTTL, first.Names.IdempotencyTable: stack.IdempotencyTTL} {
 		if _, err := dynamodb.NewFromConfig(cfg).DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}); err != nil {
 			t.Errorf("table %s: %v", table, err)
+		}
+		d, err := dynamodb.NewFromConfig(cfg).DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+		if err != nil {
+			t.Errorf("table %s ttl: %v", table, err)
+			continue
+		}
+		if got := d.TimeToLiveDescription; got == nil || aws.ToString(got.AttributeName) != ttl || got.TimeToLiveStatus != "ENABLED" {
+			t.Errorf("table %s ttl = %+v, want %s enabled", table, got, ttl)
 		}
 	}
 }

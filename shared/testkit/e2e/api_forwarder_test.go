@@ -113,6 +113,9 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 		// the new credentials can only be found through the 403 → fresh read path.
 		"INTEGRATIONS_CACHE_TTL": "1h",
 		"CREDENTIALS_CACHE_TTL":  "1h",
+		// This test writes more credentials to one app in a minute than the API's default
+		// per-app limit allows (5): its feeds, a broken one, a rotation.
+		"APP_CREDENTIAL_WRITES_PER_MINUTE": "100",
 	}
 	getenv := func(k string) string { return env[k] }
 	var logs bytes.Buffer

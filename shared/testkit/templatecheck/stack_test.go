@@ -123,9 +123,32 @@ func TestSettingsMatchStack(t *testing.T) {
 			t.Errorf("deadLetterTargetArn = %v.%v, want EventsDeadLetterQueue.Arn", res, attr)
 		}
 	})
-	t.Run("secrets prefix", func(t *testing.T) {
-		if d, err := tpl.ParameterDefault("SecretsPrefix"); err != nil || d != stack.SecretsPrefix {
-			t.Errorf("SecretsPrefix default = %q (%v), want %q", d, err, stack.SecretsPrefix)
+	t.Run("secrets prefix defaults to the stack's own", func(t *testing.T) {
+		if d, err := tpl.ParameterDefault("SecretsPrefix"); err != nil || d != "" {
+			t.Errorf("SecretsPrefix default = %q (%v), want empty (the stack name and /)", d, err)
+		}
+		if stack.SecretsPrefix != stack.SecretsPrefixFor(stack.DefaultName) {
+			t.Errorf("stack.SecretsPrefix = %q, want SecretsPrefixFor(%q)", stack.SecretsPrefix, stack.DefaultName)
+		}
+		want := map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "SecretsPrefix"}, ""}}}}
+		if got := tpl.Conditions[secretsPrefixCondition]; !reflect.DeepEqual(got, want) {
+			t.Errorf("condition %s = %v, want %v", secretsPrefixCondition, got, want)
+		}
+	})
+	t.Run("per-app limits", func(t *testing.T) {
+		for param, want := range map[string]int{
+			"MaxIntegrationsPerApp":        stack.MaxIntegrationsPerApp,
+			"AppWritesPerMinute":           stack.AppWritesPerMinute,
+			"AppCredentialWritesPerMinute": stack.AppCredentialWritesPerMinute,
+		} {
+			if d, err := tpl.ParameterDefault(param); err != nil || d != strconv.Itoa(want) {
+				t.Errorf("%s default = %q (%v), want %d", param, d, err, want)
+			}
+		}
+		for _, param := range []string{"AdminScope", "AdminClientId"} {
+			if d, err := tpl.ParameterDefault(param); err != nil || d != "" {
+				t.Errorf("%s default = %q (%v), want empty: admin access is off unless configured", param, d, err)
+			}
 		}
 	})
 	t.Run("the forwarder's own timeout is the parameter", func(t *testing.T) {
@@ -360,6 +383,12 @@ func TestTableKeysMatchStack(t *testing.T) {
 	if on := property(t, tpl, "IntegrationsTable", "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"); on != true {
 		t.Errorf("integrations PITR = %v", on)
 	}
+	if a := property(t, tpl, "IntegrationsTable", "TimeToLiveSpecification", "AttributeName"); a != stack.IntegrationsTTL {
+		t.Errorf("integrations TTL attribute = %v, want %s (the API's rate-limit windows expire by it)", a, stack.IntegrationsTTL)
+	}
+	if on := property(t, tpl, "IntegrationsTable", "TimeToLiveSpecification", "Enabled"); on != true {
+		t.Errorf("integrations TTL enabled = %v", on)
+	}
 }
 
 func forwarderQueueEvent(t *testing.T, tpl *Template) any {
@@ -416,9 +445,24 @@ func TestFunctionsShareRuntimeSettings(t *testing.T) {
 	}
 }
 
+// secretsPrefixCondition is the condition choosing between the SecretsPrefix parameter and
+// the stack's own prefix; secretsPrefixExpr is how the template must spell the prefix.
+const secretsPrefixCondition = "HasSecretsPrefix"
+
+var secretsPrefixExpr = map[string]any{"Fn::If": []any{
+	secretsPrefixCondition,
+	map[string]any{"Ref": "SecretsPrefix"},
+	map[string]any{"Fn::Sub": stack.SecretsPrefixFor("${AWS::StackName}")},
+}}
+
+// secretsPrefixVar marks, in TestEnvironmentVariables, the variable that must be
+// secretsPrefixExpr rather than a !Ref.
+const secretsPrefixVar = "(secrets prefix)"
+
 func TestEnvironmentVariables(t *testing.T) {
 	tpl := loadTemplate(t)
-	// Each variable and what it must be a !Ref of (a resource or a parameter).
+	// Each variable and what it must be a !Ref of (a resource, a parameter or a pseudo
+	// parameter).
 	tests := []struct {
 		function string
 		vars     map[string]string
@@ -427,7 +471,8 @@ func TestEnvironmentVariables(t *testing.T) {
 			"INTEGRATIONS_TABLE":     "IntegrationsTable",
 			"DELIVERIES_TABLE":       "DeliveriesTable",
 			"DLQ_URL":                "EventsDeadLetterQueue",
-			"SECRETS_PREFIX":         "SecretsPrefix",
+			stack.EnvStackName:       "AWS::StackName",
+			stack.EnvSecretsPrefix:   secretsPrefixVar,
 			"MPARTICLE_BASE_URL":     "MParticleBaseURL",
 			"INTEGRATIONS_CACHE_TTL": "IntegrationsCacheTTL",
 			"CREDENTIALS_CACHE_TTL":  "CredentialsCacheTTL",
@@ -437,10 +482,16 @@ func TestEnvironmentVariables(t *testing.T) {
 			"AWS_ENDPOINT_URL":       "",
 		}},
 		{"IntegrationsFunction", map[string]string{
-			"INTEGRATIONS_TABLE": "IntegrationsTable",
-			"SECRETS_PREFIX":     "SecretsPrefix",
-			"LOG_LEVEL":          "LogLevel",
-			"AWS_ENDPOINT_URL":   "",
+			"INTEGRATIONS_TABLE":                  "IntegrationsTable",
+			stack.EnvStackName:                    "AWS::StackName",
+			stack.EnvSecretsPrefix:                secretsPrefixVar,
+			stack.EnvMaxIntegrationsPerApp:        "MaxIntegrationsPerApp",
+			stack.EnvAppWritesPerMinute:           "AppWritesPerMinute",
+			stack.EnvAppCredentialWritesPerMinute: "AppCredentialWritesPerMinute",
+			stack.EnvAdminScope:                   "AdminScope",
+			stack.EnvAdminClientID:                "AdminClientId",
+			"LOG_LEVEL":                           "LogLevel",
+			"AWS_ENDPOINT_URL":                    "",
 		}},
 	}
 	for _, tc := range tests {
@@ -464,8 +515,17 @@ func TestEnvironmentVariables(t *testing.T) {
 					}
 					continue
 				}
+				if target == secretsPrefixVar {
+					if !reflect.DeepEqual(v, secretsPrefixExpr) {
+						t.Errorf("%s = %v, want %v", name, v, secretsPrefixExpr)
+					}
+					continue
+				}
 				if got, ok := Ref(v); !ok || got != target {
 					t.Errorf("%s = %v, want !Ref %s", name, v, target)
+				}
+				if strings.HasPrefix(target, "AWS::") {
+					continue
 				}
 				if _, isParam := tpl.Parameters[target]; !isParam {
 					if _, isRes := tpl.Resources[target]; !isRes {
@@ -481,8 +541,10 @@ func TestEnvironmentVariables(t *testing.T) {
 type statement struct {
 	role      string
 	sid       string
+	effect    string
 	actions   []string
 	resources []any
+	condition map[string]any
 }
 
 func roleStatements(t *testing.T, tpl *Template) []statement {
@@ -532,7 +594,11 @@ func flattenIf(v any) []any {
 func toStatement(t *testing.T, role string, v any) statement {
 	t.Helper()
 	m, _ := v.(map[string]any)
-	s := statement{role: role, sid: fmt.Sprint(m["Sid"])}
+	s := statement{role: role, sid: fmt.Sprint(m["Sid"]), effect: fmt.Sprint(m["Effect"])}
+	s.condition, _ = m["Condition"].(map[string]any)
+	if s.effect != "Allow" && s.effect != "Deny" {
+		t.Fatalf("%s statement %s: Effect %v", role, s.sid, m["Effect"])
+	}
 	switch a := m["Action"].(type) {
 	case string:
 		s.actions = []string{a}
@@ -583,7 +649,8 @@ func TestIAMIsLeastPrivilege(t *testing.T) {
 			}
 			scoped = scoped || slices.Contains(scopedServices, svc)
 		}
-		if !scoped {
+		// A Deny only narrows what the Allows grant: it may name every resource.
+		if !scoped || s.effect == "Deny" {
 			continue
 		}
 		for _, r := range s.resources {
@@ -603,7 +670,7 @@ func checkScopedResource(tpl *Template, r any) error {
 		}
 		return nil
 	}
-	if sub, ok := Sub(r); ok {
+	if sub, ok := subString(r); ok {
 		if !strings.HasPrefix(sub, "arn:${AWS::Partition}:") {
 			return fmt.Errorf("resource %q is not a partition-aware ARN", sub)
 		}
@@ -619,20 +686,48 @@ func checkScopedResource(tpl *Template, r any) error {
 	return fmt.Errorf("resource %v is neither a template resource nor a scoped ARN", r)
 }
 
+// subString returns the string of a Fn::Sub in either form: "string", or [string, variables].
+func subString(v any) (string, bool) {
+	if s, ok := Sub(v); ok {
+		return s, true
+	}
+	fn, arg, ok := Intrinsic(v)
+	args, isList := arg.([]any)
+	if !ok || fn != "Fn::Sub" || !isList || len(args) != 2 {
+		return "", false
+	}
+	s, ok := args[0].(string)
+	return s, ok
+}
+
+// secretsARN is how every secrets statement must name its resources: the stack's prefix,
+// chosen like SECRETS_PREFIX (secretsPrefixExpr).
+var secretsARN = map[string]any{"Fn::Sub": []any{
+	"arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${Prefix}*",
+	map[string]any{"Prefix": secretsPrefixExpr},
+}}
+
 func TestSecretsArePrefixScoped(t *testing.T) {
 	tpl := loadTemplate(t)
-	want := "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretsPrefix}*"
 	granted := map[string][]string{}
 	for _, s := range roleStatements(t, tpl) {
+		if s.effect != "Allow" {
+			continue
+		}
 		for _, a := range s.actions {
 			if !strings.HasPrefix(a, "secretsmanager:") {
 				continue
 			}
 			granted[s.role] = append(granted[s.role], a)
 			for _, r := range s.resources {
-				if sub, _ := Sub(r); sub != want {
-					t.Errorf("%s: %s on %v, want %s", s.role, a, r, want)
+				if !reflect.DeepEqual(r, secretsARN) {
+					t.Errorf("%s: %s on %v, want %v", s.role, a, r, secretsARN)
 				}
+			}
+			// The prefix alone is not enough (two stacks may share one): every grant also
+			// names this stack in a tag condition, on the secret or on the request.
+			if !conditionNamesStack(s.condition) {
+				t.Errorf("%s/%s: %s without a condition on the %s tag naming the stack", s.role, s.sid, a, stack.StackTag)
 			}
 		}
 	}
@@ -645,6 +740,18 @@ func TestSecretsArePrefixScoped(t *testing.T) {
 	if slices.Contains(granted["IntegrationsRole"], "secretsmanager:GetSecretValue") {
 		t.Error("IntegrationsRole must not read secret values: the API never returns them")
 	}
+}
+
+// conditionNamesStack reports whether a condition block requires (StringEquals) the stack tag
+// of the secret or of the request to be this stack's name.
+func conditionNamesStack(cond map[string]any) bool {
+	eq, _ := cond["StringEquals"].(map[string]any)
+	for _, key := range []string{"secretsmanager:ResourceTag/" + stack.StackTag, "aws:RequestTag/" + stack.StackTag} {
+		if name, ok := Ref(eq[key]); ok && name == "AWS::StackName" {
+			return true
+		}
+	}
+	return false
 }
 
 // apiOperations lists "METHOD /path" of every operation in shared/api/openapi.yaml, the API's
@@ -689,11 +796,14 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 	if p, _ := Ref(mustLookup(t, authz, "JwtConfiguration", "issuer")); p != "JwtIssuer" {
 		t.Errorf("authorizer issuer must be !Ref JwtIssuer")
 	}
+	// The audience is the API's own, plus the operator client when one is set (its access
+	// tokens carry client_id, not aud).
 	aud, _ := mustLookup(t, authz, "JwtConfiguration", "audience").([]any)
-	if len(aud) != 1 {
-		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience]", aud)
-	} else if p, _ := Ref(aud[0]); p != "JwtAudience" {
-		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience]", aud)
+	adminClient := map[string]any{"Fn::If": []any{"HasAdminClient", map[string]any{"Ref": "AdminClientId"}, map[string]any{"Ref": "AWS::NoValue"}}}
+	if len(aud) != 2 {
+		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience, !If [HasAdminClient, !Ref AdminClientId, NoValue]]", aud)
+	} else if p, _ := Ref(aud[0]); p != "JwtAudience" || !reflect.DeepEqual(aud[1], adminClient) {
+		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience, !If [HasAdminClient, !Ref AdminClientId, NoValue]]", aud)
 	}
 
 	var routes []string

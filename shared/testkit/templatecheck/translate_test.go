@@ -112,6 +112,21 @@ func TestTranslatedTemplate(t *testing.T) {
 		}
 	})
 
+	t.Run("the deployed stage throttles every route", func(t *testing.T) {
+		stages := resourcesOfType(resources, "AWS::ApiGatewayV2::Stage")
+		if len(stages) != 1 {
+			t.Fatalf("stages = %v, want the one default stage", stages)
+		}
+		for key, param := range map[string]string{"ThrottlingBurstLimit": "ApiThrottlingBurstLimit", "ThrottlingRateLimit": "ApiThrottlingRateLimit"} {
+			if got, _ := Ref(mustLookup(t, resources[stages[0]], "Properties", "DefaultRouteSettings", key)); got != param {
+				t.Errorf("stage %s DefaultRouteSettings.%s = %v, want !Ref %s", stages[0], key, got, param)
+			}
+		}
+		if _, ok := Lookup(resources["IntegrationsFunction"], "Properties", "ReservedConcurrentExecutions"); !ok {
+			t.Error("IntegrationsFunction lost its ReservedConcurrentExecutions in translation")
+		}
+	})
+
 	t.Run("every API operation requires the JWT authorizer", func(t *testing.T) {
 		apis := resourcesOfType(resources, "AWS::ApiGatewayV2::Api")
 		if !reflect.DeepEqual(apis, []string{"IntegrationsApi"}) {

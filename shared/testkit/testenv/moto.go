@@ -113,7 +113,7 @@ func AtomicWrites(cfg *aws.Config) {
 		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("atomicWrites",
 			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 				switch awsmiddleware.GetOperationName(ctx) {
-				case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem":
+				case "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems":
 					mu.Lock()
 					defer mu.Unlock()
 				}

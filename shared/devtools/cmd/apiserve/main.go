@@ -118,11 +118,23 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	out, err := devstack.Provision(ctx, awsCfg, fmt.Sprintf("apifuzz-%d", time.Now().UnixNano()))
+	stackName := fmt.Sprintf("apifuzz-%d", time.Now().UnixNano())
+	out, err := devstack.Provision(ctx, awsCfg, stackName)
 	if err != nil {
 		return err
 	}
-	env := map[string]string{"INTEGRATIONS_TABLE": out.Names.IntegrationsTable, "SECRETS_PREFIX": stack.SecretsPrefix}
+	// The per-app limits are lifted: the fuzzer is one app writing far faster than the
+	// Control Center does, and at the deployed limits nearly every write it sent would be
+	// answered 429 or 409 (integration_limit) before reaching the code it is meant to probe.
+	// The shared/api tests hold those answers to the spec.
+	env := map[string]string{
+		"INTEGRATIONS_TABLE":                  out.Names.IntegrationsTable,
+		stack.EnvSecretsPrefix:                stack.SecretsPrefix,
+		stack.EnvStackName:                    stackName,
+		stack.EnvMaxIntegrationsPerApp:        "100000",
+		stack.EnvAppWritesPerMinute:           "100000",
+		stack.EnvAppCredentialWritesPerMinute: "100000",
+	}
 	// The API logs at info per request; keep them off the fuzzer's output.
 	h, err := app.NewIntegrations(awsCfg, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -155,7 +155,7 @@ func token(root string, args []string) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	app := fs.String("app", os.Getenv("APP_ID"), "app id the token grants (comma-separated for several)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
-	admin := fs.Bool("admin", false, "grant every app (scope mparticle:admin)")
+	admin := fs.Bool("admin", false, "an operator's access token, granting every app (the local stack's admin client and scope)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,11 +166,12 @@ func token(root string, args []string) error {
 	if err != nil {
 		return err
 	}
-	var scopes []string
+	var tok string
 	if *admin {
-		scopes = append(scopes, auth.ScopeAdmin)
+		tok, err = devauth.IssueDevAdminToken(key, *ttl)
+	} else {
+		tok, err = devauth.IssueDevToken(key, auth.ParseList(*app), *ttl)
 	}
-	tok, err := devauth.IssueDevToken(key, auth.ParseList(*app), *ttl, scopes...)
 	if err != nil {
 		return err
 	}
