@@ -197,9 +197,9 @@ $(DEV_TOOL): $(GO_FILES) go.mod go.sum
 dev: $(STAMP) $(DEV_TOOL)
 	@$(DEV_TOOL) up
 
-## dev-token: print a bearer token the local API accepts (make dev-token APP_ID=<app id>, or ADMIN=1).
+## dev-token: print a bearer token the local API accepts (make dev-token APP_ID=<app id>, or ADMIN=1; NO_PLAN=1: without the mParticle plan).
 dev-token: $(DEV_TOOL)
-	@$(DEV_TOOL) token -app "$(APP_ID)" $(if $(ADMIN),-admin)
+	@$(DEV_TOOL) token -app "$(APP_ID)" $(if $(ADMIN),-admin) $(if $(NO_PLAN),-no-plan)
 
 ## dev-send: enqueue platform events on the running stack (make dev-send FILE=events/sqs-purchased.json).
 dev-send: $(DEV_TOOL)

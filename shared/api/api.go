@@ -31,6 +31,8 @@ type Integrations interface {
 	List(ctx context.Context, appID string, limit int, cursor string) (controlcenter.Page, error)
 	Update(ctx context.Context, appID, id, by string, cond controlcenter.Precondition, p controlcenter.Patch) (integration.Integration, error)
 	Delete(ctx context.Context, appID, id, by string, cond controlcenter.Precondition) error
+	// DeliveryStatuses reads the last 24 hours' delivery status of integrations, together.
+	DeliveryStatuses(ctx context.Context, appID string, ids []string) (map[string]integration.DeliveryStatus, error)
 }
 
 // DefaultLimit is the page size of a list request that names none; at most
@@ -43,6 +45,11 @@ type Config struct {
 	Integrations Integrations
 	Auth         auth.Policy
 	Logger       *slog.Logger
+	// Tests sends test events (controlcenter.Tester); nil leaves the test route unserved (404).
+	Tests Tests
+	// Entitlement gates creating and enabling integrations on the caller's plan; the zero
+	// value lets every caller.
+	Entitlement auth.Entitlement
 }
 
 // Handler serves the Integrations API.
@@ -50,11 +57,14 @@ type Handler struct {
 	integrations Integrations
 	auth         auth.Policy
 	log          *slog.Logger
+	tests        Tests
+	entitlement  auth.Entitlement
 }
 
 // New returns a handler.
 func New(cfg Config) *Handler {
-	h := &Handler{integrations: cfg.Integrations, auth: cfg.Auth, log: cfg.Logger}
+	h := &Handler{integrations: cfg.Integrations, auth: cfg.Auth, log: cfg.Logger,
+		tests: cfg.Tests, entitlement: cfg.Entitlement}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -72,6 +82,7 @@ const (
 	pathEventTypes   = "/v1/event-types"
 	pathIntegrations = "/v1/apps/{app_id}/integrations/mparticle"
 	pathIntegration  = "/v1/apps/{app_id}/integrations/mparticle/{id}"
+	pathTest         = "/v1/apps/{app_id}/integrations/mparticle/{id}/test"
 )
 
 // Handle serves one API Gateway v2 request. It never returns an error: every failure is an
@@ -97,6 +108,7 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 		pathEventTypes:   {http.MethodGet},
 		pathIntegrations: {http.MethodGet, http.MethodPost},
 		pathIntegration:  {http.MethodGet, http.MethodPatch, http.MethodDelete},
+		pathTest:         {http.MethodPost},
 	}[tmpl]
 	if !slices.Contains(allowed, method) {
 		aerr := errorf(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "", "method %s not allowed", echo(method))
@@ -116,7 +128,7 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	if !controlcenter.ValidAppID(rt.appID) || !p.CanManage(rt.appID) {
 		return rt, events.APIGatewayV2HTTPResponse{}, notFound()
 	}
-	if tmpl == pathIntegration && !controlcenter.ValidID(rt.id) {
+	if (tmpl == pathIntegration || tmpl == pathTest) && !controlcenter.ValidID(rt.id) {
 		return rt, events.APIGatewayV2HTTPResponse{}, notFound()
 	}
 	var resp events.APIGatewayV2HTTPResponse
@@ -124,13 +136,15 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	case "GET " + pathIntegrations:
 		resp, aerr = h.list(ctx, req, rt.appID)
 	case "POST " + pathIntegrations:
-		resp, aerr = h.create(ctx, req, rt.appID, p.Subject)
+		resp, aerr = h.create(ctx, req, rt.appID, p.Subject, h.entitlement.EntitledFromAPIGateway(req))
 	case "GET " + pathIntegration:
 		resp, aerr = h.get(ctx, rt.appID, rt.id)
 	case "PATCH " + pathIntegration:
-		resp, aerr = h.patch(ctx, req, rt.appID, rt.id, p.Subject)
+		resp, aerr = h.patch(ctx, req, rt.appID, rt.id, p.Subject, h.entitlement.EntitledFromAPIGateway(req))
 	case "DELETE " + pathIntegration:
 		resp, aerr = h.delete(ctx, req, rt.appID, rt.id, p.Subject)
+	case "POST " + pathTest:
+		resp, aerr = h.test(ctx, rt.appID, rt.id)
 	}
 	return rt, resp, aerr
 }
@@ -166,6 +180,8 @@ func match(path string) (string, map[string]string, *apiError) {
 		return pathIntegrations, map[string]string{"app_id": segs[2]}, nil
 	case len(segs) == 6 && segs[0] == "v1" && segs[1] == "apps" && segs[3] == "integrations" && segs[4] == "mparticle":
 		return pathIntegration, map[string]string{"app_id": segs[2], "id": segs[5]}, nil
+	case len(segs) == 7 && segs[0] == "v1" && segs[1] == "apps" && segs[3] == "integrations" && segs[4] == "mparticle" && segs[6] == "test":
+		return pathTest, map[string]string{"app_id": segs[2], "id": segs[5]}, nil
 	}
 	return "", nil, notFound()
 }
@@ -193,9 +209,19 @@ func (h *Handler) list(ctx context.Context, req *events.APIGatewayV2HTTPRequest,
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
+	ids := make([]string, len(page.Items))
+	for i, in := range page.Items {
+		ids[i] = in.ID
+	}
+	statuses, err := h.integrations.DeliveryStatuses(ctx, appID, ids) // one read for the page
+	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
+	}
 	body := listBody{Items: make([]resource, 0, len(page.Items)), Next: page.Next}
 	for _, in := range page.Items {
-		body.Items = append(body.Items, toResource(in))
+		r := toResource(in)
+		r.DeliveryStatus = toDeliveryStatus(statuses[in.ID])
+		body.Items = append(body.Items, r)
 	}
 	return jsonResponse(http.StatusOK, body, nil), nil
 }
@@ -205,10 +231,18 @@ func (h *Handler) get(ctx context.Context, appID, id string) (events.APIGatewayV
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
-	return jsonResponse(http.StatusOK, toResource(in), map[string]string{"ETag": etag(in.Version)}), nil
+	r, aerr := h.withStatus(ctx, in)
+	if aerr != nil {
+		return events.APIGatewayV2HTTPResponse{}, aerr
+	}
+	return jsonResponse(http.StatusOK, r, map[string]string{"ETag": etag(in.Version)}), nil
 }
 
-func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, by string) (events.APIGatewayV2HTTPResponse, *apiError) {
+func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, by string, entitled bool) (events.APIGatewayV2HTTPResponse, *apiError) {
+	// The plan is checked first: without it no create can succeed, whatever the body.
+	if err := controlcenter.CheckPlanCreate(entitled); err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
+	}
 	in, aerr := readInput(req, "application/json")
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
@@ -222,7 +256,9 @@ func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
 	loc := "/v1/apps/" + url.PathEscape(appID) + "/integrations/mparticle/" + created.ID
-	return jsonResponse(http.StatusCreated, toResource(created), map[string]string{"Location": loc, "ETag": etag(created.Version)}), nil
+	r := toResource(created)
+	r.DeliveryStatus = toDeliveryStatus(integration.DeliveryStatus{}) // new: nothing delivered yet
+	return jsonResponse(http.StatusCreated, r, map[string]string{"Location": loc, "ETag": etag(created.Version)}), nil
 }
 
 // patch applies a merge patch. The order follows RFC 9110, section 13.2.1: a request that
@@ -231,13 +267,16 @@ func (h *Handler) create(ctx context.Context, req *events.APIGatewayV2HTTPReques
 // exist, and only then evaluates the precondition (412) and checks the change against the
 // stored integration (422). A write over the app's rate limit (429) is refused after the
 // request's own checks, before the service reads anything.
-func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id, by string) (events.APIGatewayV2HTTPResponse, *apiError) {
+func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest, appID, id, by string, entitled bool) (events.APIGatewayV2HTTPResponse, *apiError) {
 	in, aerr := readInput(req, "application/json", "application/merge-patch+json")
 	if aerr != nil {
 		return events.APIGatewayV2HTTPResponse{}, aerr
 	}
 	p, err := controlcenter.ValidatePatch(in)
 	if err != nil {
+		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
+	}
+	if err := controlcenter.CheckPlanPatch(entitled, p); err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
 	cond, aerr := ifMatch(req)
@@ -248,7 +287,11 @@ func (h *Handler) patch(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	if err != nil {
 		return events.APIGatewayV2HTTPResponse{}, fromDomain(err)
 	}
-	return jsonResponse(http.StatusOK, toResource(updated), map[string]string{"ETag": etag(updated.Version)}), nil
+	r, aerr := h.withStatus(ctx, updated)
+	if aerr != nil {
+		return events.APIGatewayV2HTTPResponse{}, aerr
+	}
+	return jsonResponse(http.StatusOK, r, map[string]string{"ETag": etag(updated.Version)}), nil
 }
 
 // delete removes an integration. Like PATCH it requires If-Match ("*" deletes whatever

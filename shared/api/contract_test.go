@@ -159,14 +159,17 @@ func TestEverySpecOperationIsServed(t *testing.T) {
 		}
 		return strings.Compare(a.tmpl+a.method, b.tmpl+b.method)
 	})
-	if len(ops) != 6 {
-		t.Fatalf("spec has %d operations, want 6", len(ops))
+	if len(ops) != 7 {
+		t.Fatalf("spec has %d operations, want 7", len(ops))
 	}
 	for _, o := range ops {
 		path := strings.NewReplacer("{app_id}", app, "{id}", id).Replace(o.tmpl)
 		c := call{method: o.method, path: path, token: tok}
 		switch o.method {
 		case http.MethodPost:
+			if doc.Paths.Value(o.tmpl).Post.RequestBody == nil { // the test route takes none
+				break
+			}
 			c.body = body
 			validRequest(t, o.method, path, body)
 		case http.MethodPatch:
@@ -181,7 +184,9 @@ func TestEverySpecOperationIsServed(t *testing.T) {
 				c.headers = ifMatch("*")
 			}
 			r := e.do(tr, c)
-			if r.status == http.StatusMethodNotAllowed || r.status >= 400 && !(o.method == http.MethodDelete && i > 0 && r.status == http.StatusNotFound) {
+			// An integration is tested once per 10 s: the second transport's test is 429.
+			retest := strings.HasSuffix(o.tmpl, "/test") && i > 0 && r.status == http.StatusTooManyRequests
+			if r.status == http.StatusMethodNotAllowed || r.status >= 400 && !retest && !(o.method == http.MethodDelete && i > 0 && r.status == http.StatusNotFound) {
 				t.Errorf("%s %s over %s: %d %s", o.method, o.tmpl, tr, r.status, r.body)
 			}
 		}

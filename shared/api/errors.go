@@ -31,6 +31,7 @@ const (
 	CodeCleanupPending       = "cleanup_pending"
 	CodeIntegrationLimit     = "integration_limit"
 	CodeRateLimited          = "rate_limited"
+	CodePlanRequired         = "plan_required"
 )
 
 // errorCodes lists every code above (the spec's enum must hold them all).
@@ -38,7 +39,7 @@ var errorCodes = []string{
 	CodeBadRequest, CodeInvalidJSON, CodeUnknownField, CodeInvalidType, CodeInvalidParameter,
 	CodeUnauthenticated, CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePreconditionFailed,
 	CodePreconditionRequired, CodeTooLarge, CodeUnsupportedMedia, CodeValidation, CodeLegacyScope,
-	CodeInternal, CodeCleanupPending, CodeIntegrationLimit, CodeRateLimited,
+	CodeInternal, CodeCleanupPending, CodeIntegrationLimit, CodeRateLimited, CodePlanRequired,
 }
 
 // apiError is an error the API reports to the caller: status, code, a message safe to show
@@ -122,6 +123,9 @@ func fromDomain(err error) *apiError {
 			"the app has %d integrations, the most allowed; delete one before adding another", lerr.Max)
 	case errors.As(err, &rerr):
 		return rateLimited(rerr)
+	case errors.Is(err, controlcenter.ErrPlanRequired):
+		return errorf(http.StatusForbidden, CodePlanRequired, "",
+			"the mParticle integration needs the Enterprise plan; upgrade to create or enable one")
 	case errors.Is(err, controlcenter.ErrCleanupPending):
 		return &apiError{
 			Status: http.StatusInternalServerError, Code: CodeCleanupPending, cause: err,
@@ -141,6 +145,10 @@ func rateLimited(e *controlcenter.RateLimitError) *apiError {
 	}
 	aerr := errorf(http.StatusTooManyRequests, CodeRateLimited, "",
 		"too many %s: at most %d per minute; retry after %d seconds", what, e.Limit, secs)
+	if e.Quota == controlcenter.QuotaTest {
+		aerr.Message = fmt.Sprintf("an integration may be tested once every %d seconds; retry after %d seconds",
+			int(controlcenter.TestWindow/time.Second), secs)
+	}
 	aerr.headers = map[string]string{"Retry-After": strconv.Itoa(secs)}
 	return aerr
 }

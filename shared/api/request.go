@@ -151,6 +151,10 @@ func decodeInput(b []byte) (controlcenter.Input, *apiError) {
 			}
 		case "customer_id_source":
 			in.CustomerIDSource, aerr = decodeString(raw, name)
+		case "sandbox":
+			in.Sandbox, aerr = decodeString(raw, name)
+		case "missing_customer_id":
+			in.MissingCustomerID, aerr = decodeString(raw, name)
 		case "enabled":
 			in.Enabled, aerr = decodeBool(raw, name)
 		case "allow_legacy_scope":
@@ -158,7 +162,9 @@ func decodeInput(b []byte) (controlcenter.Input, *apiError) {
 		case "events":
 			in.Events, aerr = decodeStrings(raw, name)
 		case "credentials":
-			in.Credentials, aerr = decodeCredentials(raw)
+			in.Credentials, aerr = decodeCredentials(raw, name)
+		case "sandbox_credentials":
+			in.SandboxCredentials, aerr = decodeCredentials(raw, name)
 		default:
 			if readOnly[name] {
 				return in, badRequest(CodeUnknownField, name, "%s is read-only", name)
@@ -201,20 +207,20 @@ func decodeStrings(raw json.RawMessage, field string) ([]string, *apiError) {
 	return v, nil
 }
 
-// decodeCredentials reads the write-only credentials member. The key and the secret are
-// decoded as plain strings, member by member, and become feedcreds.Credentials at once, so
-// from here on they never print.
-func decodeCredentials(raw json.RawMessage) (*feedcreds.Credentials, *apiError) {
+// decodeCredentials reads a write-only credentials member (member: credentials, or
+// sandbox_credentials). The key and the secret are decoded as plain strings, member by
+// member, and become feedcreds.Credentials at once, so from here on they never print.
+func decodeCredentials(raw json.RawMessage, member string) (*feedcreds.Credentials, *apiError) {
 	if isNull(raw) {
-		return nil, badRequest(CodeInvalidType, "credentials", "credentials must be an object")
+		return nil, badRequest(CodeInvalidType, member, "%s must be an object", member)
 	}
-	m, aerr := object(raw, "credentials")
+	m, aerr := object(raw, member)
 	if aerr != nil {
 		return nil, aerr
 	}
 	var c feedcreds.Credentials
 	for _, name := range sortedNames(m) {
-		field := "credentials." + name
+		field := member + "." + name
 		var s *string
 		switch name {
 		case "key", "secret":

@@ -20,25 +20,31 @@ const (
 
 // resource is an integration as the API shows it: credentials reduced to a hint.
 type resource struct {
-	ID               string                       `json:"id"`
-	AppID            string                       `json:"app_id"`
-	Name             string                       `json:"name"`
-	Enabled          bool                         `json:"enabled"`
-	Scope            integration.Scope            `json:"scope"`
-	AppPlatformID    string                       `json:"app_platform_id,omitempty"`
-	Platform         string                       `json:"platform"`
-	Pod              *string                      `json:"pod"`
-	Endpoint         string                       `json:"endpoint"`
-	CustomerIDSource integration.CustomerIDSource `json:"customer_id_source"`
-	Events           []event.Type                 `json:"events"`
-	Credentials      credentialsView              `json:"credentials"`
-	Status           statusView                   `json:"status"`
-	Deprecations     []deprecation                `json:"deprecations,omitempty"`
-	CreatedAt        time.Time                    `json:"created_at"`
-	CreatedBy        string                       `json:"created_by,omitempty"`
-	UpdatedAt        time.Time                    `json:"updated_at"`
-	UpdatedBy        string                       `json:"updated_by,omitempty"`
-	Version          int64                        `json:"version"`
+	ID                string                       `json:"id"`
+	AppID             string                       `json:"app_id"`
+	Name              string                       `json:"name"`
+	Enabled           bool                         `json:"enabled"`
+	Scope             integration.Scope            `json:"scope"`
+	AppPlatformID     string                       `json:"app_platform_id,omitempty"`
+	Platform          string                       `json:"platform"`
+	Pod               *string                      `json:"pod"`
+	Endpoint          string                       `json:"endpoint"`
+	CustomerIDSource  integration.CustomerIDSource `json:"customer_id_source"`
+	Events            []event.Type                 `json:"events"`
+	Sandbox           integration.SandboxPolicy    `json:"sandbox"`
+	MissingCustomerID integration.MissingIDPolicy  `json:"missing_customer_id"`
+	Credentials       credentialsView              `json:"credentials"`
+	// The sandbox credentials (sandbox separate) reduced like the main ones.
+	SandboxKeyHint        string              `json:"sandbox_key_hint,omitempty"`
+	SandboxCredentialsSet bool                `json:"sandbox_credentials_set"`
+	Status                statusView          `json:"status"`
+	DeliveryStatus        *deliveryStatusView `json:"delivery_status,omitempty"` // set by the handlers (status.go)
+	Deprecations          []deprecation       `json:"deprecations,omitempty"`
+	CreatedAt             time.Time           `json:"created_at"`
+	CreatedBy             string              `json:"created_by,omitempty"`
+	UpdatedAt             time.Time           `json:"updated_at"`
+	UpdatedBy             string              `json:"updated_by,omitempty"`
+	Version               int64               `json:"version"`
 }
 
 type credentialsView struct {
@@ -65,6 +71,8 @@ func toResource(in integration.Integration) resource {
 		ID: in.ID, AppID: in.AppID, Name: in.Name, Enabled: in.Enabled,
 		Scope: in.Scope, AppPlatformID: in.AppPlatformID, Platform: in.Platform, Endpoint: EndpointPartner,
 		CustomerIDSource: in.CustomerIDSource, Events: in.Events,
+		Sandbox: in.Sandbox, MissingCustomerID: in.MissingCustomerID,
+		SandboxKeyHint: in.SandboxKeyHint, SandboxCredentialsSet: in.SandboxSecretID != "",
 		Credentials: credentialsView{KeyHint: in.KeyHint, SecretSet: in.SecretID != ""},
 		Status:      statusView{Health: in.Health, LastError: in.HealthError},
 		CreatedAt:   in.CreatedAt, UpdatedAt: in.UpdatedAt, Version: in.Version,
@@ -72,6 +80,13 @@ func toResource(in integration.Integration) resource {
 	}
 	if r.Events == nil {
 		r.Events = []event.Type{}
+	}
+	// Items written before the policies existed hold none: they behave as the defaults.
+	if r.Sandbox == "" {
+		r.Sandbox = integration.SandboxDevelopment
+	}
+	if r.MissingCustomerID == "" {
+		r.MissingCustomerID = integration.MissingIDSend
 	}
 	if in.Pod != mparticle.PodPartner {
 		pod := in.Pod

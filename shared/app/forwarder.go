@@ -155,6 +155,7 @@ func NewForwarder(ctx context.Context, awsCfg aws.Config, getenv func(string) st
 		Uploader:     client,
 		DeadLetters:  &forwarder.SQSDeadLetters{API: sqsClient, QueueURL: s.DLQURL},
 		Health:       store,
+		Status:       store,
 		Deliveries:   deliveries,
 		Visibility:   &forwarder.SQSVisibility{API: sqsClient},
 		Metrics:      w.metrics,

@@ -18,6 +18,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/secretstore"
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
@@ -31,7 +32,13 @@ import (
 //   - MAX_INTEGRATIONS_PER_APP, APP_WRITES_PER_MINUTE, APP_CREDENTIAL_WRITES_PER_MINUTE:
 //     positive integers, defaults in package stack;
 //   - ADMIN_SCOPE and ADMIN_CLIENT_ID: both empty (the default) turns admin access off;
-//     one without the other is refused.
+//     one without the other is refused;
+//   - ENTITLEMENT_CLAIM (default auth.DefaultEntitlementClaim; "none" turns plan gating off)
+//     and ENTITLEMENT_FEATURE (default auth.DefaultEntitlementFeature): creating or enabling
+//     an integration needs the feature in the claim. Unset gates, so a deployment that
+//     forgot the variable does not give the feature away;
+//   - MPARTICLE_BASE_URL: where test events go instead of mParticle's hosts (as the
+//     Forwarder's uploads).
 func NewIntegrations(awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*api.Handler, error) {
 	table := getenv("INTEGRATIONS_TABLE")
 	if table == "" {
@@ -57,9 +64,11 @@ func NewIntegrations(awsCfg aws.Config, getenv func(string) string, log *slog.Lo
 	if err != nil {
 		return nil, fmt.Errorf("%s, %s: %w", stack.EnvAdminScope, stack.EnvAdminClientID, err)
 	}
-	store := integrationTable{integrationstore.New(dynamodb.NewFromConfig(awsCfg), table)}
+	tbl := integrationstore.New(dynamodb.NewFromConfig(awsCfg), table)
+	store := integrationTable{tbl}
 	svc := controlcenter.New(controlcenter.Config{
-		Store: store,
+		Store:    store,
+		Statuses: tbl, // the Forwarder's delivery status, in the same table
 		Secrets: integrationSecrets{secretstore.New(secretsmanager.NewFromConfig(awsCfg),
 			getenv(stack.EnvSecretsPrefix), getenv(stack.EnvStackName))},
 		Windows: store,
@@ -67,7 +76,48 @@ func NewIntegrations(awsCfg aws.Config, getenv func(string) string, log *slog.Lo
 		Limits:  limits,
 		Logger:  log,
 	})
-	return api.New(api.Config{Integrations: svc, Auth: policy, Logger: log}), nil
+	client, err := mparticle.New(mparticle.Options{
+		BaseURL: getenv(stack.EnvMParticleBaseURL), Logger: log,
+		// One request: a test reports mParticle's first answer, within the API's timeout.
+		MaxAttempts: 1, RequestTimeout: testRequestTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", stack.EnvMParticleBaseURL, err)
+	}
+	tester := controlcenter.NewTester(controlcenter.TesterConfig{
+		Store:       store,
+		Credentials: secretstore.NewCache(secretsmanager.NewFromConfig(awsCfg), testCredentialsTTL),
+		Uploader:    client,
+		Health:      store.s,
+		Windows:     store,
+		Logger:      log,
+	})
+	return api.New(api.Config{Integrations: svc, Auth: policy, Logger: log,
+		Tests: tester, Entitlement: entitlement(getenv)}), nil
+}
+
+// A test event's request bound (the function times out at 10 s), and how long a container
+// keeps credentials it read for tests: by secret version, which never changes, so the TTL
+// only bounds memory.
+const (
+	testRequestTimeout  = 5 * time.Second
+	testCredentialsTTL  = 5 * time.Minute
+	entitlementGatesOff = "none"
+)
+
+// entitlement reads the plan gating settings.
+func entitlement(getenv func(string) string) auth.Entitlement {
+	claim, feature := getenv(stack.EnvEntitlementClaim), getenv(stack.EnvEntitlementFeature)
+	switch claim {
+	case entitlementGatesOff:
+		return auth.Entitlement{}
+	case "":
+		claim = auth.DefaultEntitlementClaim
+	}
+	if feature == "" {
+		feature = auth.DefaultEntitlementFeature
+	}
+	return auth.Entitlement{Claim: claim, Feature: feature}
 }
 
 // positive reads a positive integer setting, def when unset.
@@ -98,6 +148,7 @@ type table interface {
 	CleanupPending(ctx context.Context, appID, id string) (bool, error)
 	CleanupDone(ctx context.Context, appID, id string) error
 	TakeWindow(ctx context.Context, appID string, start, end time.Time, counters []integrationstore.WindowCounter) (string, error)
+	SetHealth(ctx context.Context, appID, id, health, lastError string, at time.Time) error
 }
 
 func (t integrationTable) Create(ctx context.Context, in *integration.Integration, max int) error {

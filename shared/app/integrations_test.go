@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/namiml/mparticle-bridge/shared/auth"
 	"github.com/namiml/mparticle-bridge/shared/controlcenter"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
 	"github.com/namiml/mparticle-bridge/shared/stack"
@@ -43,6 +44,8 @@ func TestNewFromEnvChecksSettings(t *testing.T) {
 		{"negative credential writes", map[string]string{stack.EnvAppCredentialWritesPerMinute: "-1"}, false},
 		{"admin scope without client", map[string]string{stack.EnvAdminScope: "ops:admin"}, false},
 		{"admin client without scope", map[string]string{stack.EnvAdminClientID: "ops-client"}, false},
+		{"mParticle base URL", map[string]string{stack.EnvMParticleBaseURL: "http://127.0.0.1:9999/s2s"}, true},
+		{"mParticle base URL not a URL", map[string]string{stack.EnvMParticleBaseURL: "::nope"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,3 +88,23 @@ var (
 	_ table = (*integrationstore.Store)(nil)
 	_ table = (*integrationstore.Memory)(nil)
 )
+
+func TestEntitlementSettings(t *testing.T) {
+	tests := []struct {
+		name           string
+		claim, feature string
+		want           auth.Entitlement
+	}{
+		{"unset gates on the defaults", "", "", auth.Entitlement{Claim: auth.DefaultEntitlementClaim, Feature: auth.DefaultEntitlementFeature}},
+		{"none turns gating off", "none", "mparticle", auth.Entitlement{}},
+		{"named", "plan_features", "mp", auth.Entitlement{Claim: "plan_features", Feature: "mp"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{stack.EnvEntitlementClaim: tt.claim, stack.EnvEntitlementFeature: tt.feature}
+			if got := entitlement(func(k string) string { return env[k] }); got != tt.want {
+				t.Errorf("entitlement = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}

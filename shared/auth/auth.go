@@ -127,3 +127,37 @@ func compact(items []string) []string {
 	}
 	return out
 }
+
+// Defaults of an Entitlement: the claim listing a caller's plan features, and the feature
+// the mParticle integration needs (the Enterprise plan grants it).
+const (
+	DefaultEntitlementClaim   = "nami_features"
+	DefaultEntitlementFeature = "mparticle"
+)
+
+// Entitlement says which claim lists a caller's plan features and which feature the
+// mParticle integration needs. The zero Entitlement (no claim) turns plan gating off:
+// every caller is entitled.
+type Entitlement struct {
+	Claim   string
+	Feature string
+}
+
+// Entitled reports whether flattened claims grant the feature. The claim is read like the
+// app-ids claim: a JSON array, API Gateway's flattened "[a b]", or a separated string.
+func (e Entitlement) Entitled(claims map[string]string) bool {
+	if e.Claim == "" {
+		return true
+	}
+	return slices.Contains(ParseList(claims[e.Claim]), e.Feature)
+}
+
+// EntitledFromAPIGateway reads the request's claims as FromAPIGateway does and reports
+// whether they grant the feature; a request without verified claims is not entitled.
+func (e Entitlement) EntitledFromAPIGateway(req *events.APIGatewayV2HTTPRequest) bool {
+	a := req.RequestContext.Authorizer
+	if a == nil || a.JWT == nil {
+		return e.Claim == ""
+	}
+	return e.Entitled(a.JWT.Claims)
+}

@@ -30,6 +30,8 @@ func changed(before, after integration.Integration, credentials bool) []string {
 		{"pod", before.Pod == after.Pod},
 		{"customer_id_source", before.CustomerIDSource == after.CustomerIDSource},
 		{"events", slices.Equal(before.Events, after.Events)},
+		{"sandbox", before.Sandbox == after.Sandbox},
+		{"missing_customer_id", before.MissingCustomerID == after.MissingCustomerID},
 		{"credentials", !credentials},
 	} {
 		if !f.same {

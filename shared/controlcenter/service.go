@@ -32,6 +32,8 @@
 //     the note) schedules it again, so no credentials outlive their record. A delete of an
 //     integration that never existed touches no credentials, and credentials that are not
 //     this deployment's (ErrSecretNotOwned) are left alone and logged.
+//   - the sandbox credentials (sandbox policy "separate", sandbox.go) are a second secret,
+//     <app>/<id>/sandbox, kept by the same three rules.
 //
 // Every change records who made it (the caller's token subject: created_by, updated_by)
 // and is logged with the names of the fields it changed, never their values.
@@ -120,6 +122,8 @@ type Config struct {
 	Limits Limits
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Statuses reads the Forwarder's delivery status (status.go); nil: none shown.
+	Statuses StatusReader
 }
 
 // Service carries out the Control Center's operations on integrations.
@@ -131,6 +135,8 @@ type Service struct {
 	limits  Limits
 	now     func() time.Time
 	log     *slog.Logger
+	// statuses may be nil (status.go).
+	statuses StatusReader
 }
 
 // New returns a service. It panics without a Store, Secrets, Windows, NewID or a positive
@@ -144,7 +150,7 @@ func New(cfg Config) *Service {
 		panic(fmt.Sprintf("controlcenter: every limit must be at least 1: %+v", l))
 	}
 	s := &Service{store: cfg.Store, secrets: cfg.Secrets, windows: cfg.Windows, newID: cfg.NewID,
-		limits: cfg.Limits, now: cfg.Now, log: cfg.Logger}
+		limits: cfg.Limits, now: cfg.Now, log: cfg.Logger, statuses: cfg.Statuses}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -230,14 +236,24 @@ func (s *Service) Create(ctx context.Context, appID, by string, d Draft) (integr
 	}
 	next.SecretID, next.SecretVersionID = ref.ID, ref.VersionID
 	next.KeyHint, next.CredentialsUpdatedAt = keyHint(creds.Key), now
+	if sc := d.c.SandboxCredentials; sc != nil {
+		if err := s.createSandboxSecret(ctx, &next, *sc); err != nil {
+			s.discardSecret(ctx, appID, id)
+			s.discardSandboxSecret(ctx, appID, id)
+			return integration.Integration{}, err
+		}
+	}
 	if err := s.store.Create(ctx, &next, s.limits.IntegrationsPerApp); err != nil {
 		s.discardSecret(ctx, appID, id)
+		if d.c.SandboxCredentials != nil {
+			s.discardSandboxSecret(ctx, appID, id)
+		}
 		if errors.Is(err, ErrIntegrationLimit) {
 			return integration.Integration{}, &LimitError{Max: s.limits.IntegrationsPerApp}
 		}
 		return integration.Integration{}, fmt.Errorf("controlcenter: create %s/%s: %w", appID, id, err)
 	}
-	s.logChange(ctx, "created", next, by, changed(integration.Integration{}, next, true))
+	s.logChange(ctx, "created", next, by, withSandboxCredentials(changed(integration.Integration{}, next, true), d.c))
 	return next, nil
 }
 
@@ -258,10 +274,11 @@ func (s *Service) Update(ctx context.Context, appID, id, by string, cond Precond
 	if !p.c.checked {
 		return integration.Integration{}, errUnchecked
 	}
-	if err := s.take(ctx, appID, p.c.Credentials != nil); err != nil {
+	if err := s.take(ctx, appID, p.c.Credentials != nil || p.c.SandboxCredentials != nil); err != nil {
 		return integration.Integration{}, err
 	}
 	var staged string // the new credentials' version, staged once
+	var sandbox sandboxRotation
 	for attempt := 1; ; attempt++ {
 		cur, err := s.store.Get(ctx, appID, id)
 		if err != nil {
@@ -292,15 +309,24 @@ func (s *Service) Update(ctx context.Context, appID, id, by string, cond Precond
 			}
 			next.SecretVersionID, next.KeyHint, next.CredentialsUpdatedAt = staged, keyHint(creds.Key), now
 		}
+		if sc := p.c.SandboxCredentials; sc != nil {
+			if err := sandbox.write(ctx, s, cur, *sc); err != nil {
+				return integration.Integration{}, err
+			}
+			sandbox.point(&next, cur, *sc)
+		}
 		switch err := s.store.Update(ctx, &next, cur.Version); {
 		case errors.Is(err, ErrPreconditionFailed):
 			if attempt < maxWriteAttempts {
 				continue
 			}
+			sandbox.failed(ctx, s, appID, id)
 			return integration.Integration{}, &PreconditionError{}
 		case err != nil:
+			sandbox.failed(ctx, s, appID, id)
 			return integration.Integration{}, fmt.Errorf("controlcenter: update %s/%s: %w", appID, id, err)
 		}
+		sandbox.done(ctx, s, cur)
 		if staged != "" {
 			// The record already names the staged version, so the change stands either
 			// way; promotion keeps readers of the current value in step.
@@ -309,7 +335,7 @@ func (s *Service) Update(ctx context.Context, appID, id, by string, cond Precond
 					"app_id", appID, "integration_id", id, "secret_version_id", staged, "error", err.Error())
 			}
 		}
-		s.logChange(ctx, "changed", next, by, changed(cur, next, p.c.Credentials != nil))
+		s.logChange(ctx, "changed", next, by, withSandboxCredentials(changed(cur, next, p.c.Credentials != nil), p.c))
 		return next, nil
 	}
 }
@@ -374,6 +400,11 @@ func (s *Service) deleted(ctx context.Context, appID, id string, notFound error)
 // clean-up note. A note left behind only means a later Delete schedules it again.
 func (s *Service) cleanup(ctx context.Context, appID, id string) error {
 	if err := s.deleteSecret(ctx, appID, id); err != nil {
+		return err
+	}
+	// The sandbox secret too, whether or not the integration had one: a missing secret is
+	// success, and the record that would say is gone.
+	if err := s.deleteSecret(ctx, appID, sandboxSecretName(id)); err != nil {
 		return err
 	}
 	if err := s.store.CleanupDone(ctx, appID, id); err != nil {

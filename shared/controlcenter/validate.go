@@ -49,6 +49,10 @@ type Input struct {
 	Events           []string
 	Credentials      *feedcreds.Credentials
 	AllowLegacyScope *bool
+	// Delivery policies (policy.go).
+	Sandbox            *string
+	MissingCustomerID  *string
+	SandboxCredentials *feedcreds.Credentials
 }
 
 // Draft is a new integration's input that passed ValidateCreate.
@@ -97,12 +101,17 @@ type change struct {
 	Events           []event.Type
 	Credentials      *feedcreds.Credentials
 	AllowLegacyScope bool
+
+	Sandbox            *integration.SandboxPolicy
+	MissingCustomerID  *integration.MissingIDPolicy
+	SandboxCredentials *feedcreds.Credentials
 }
 
 func (c change) empty() bool {
 	return c.Name == nil && c.Enabled == nil && c.Scope == nil && c.AppPlatformID == nil &&
 		c.Platform == nil && c.Pod == nil && c.CustomerIDSource == nil && c.Events == nil &&
-		c.Credentials == nil
+		c.Credentials == nil && c.Sandbox == nil && c.MissingCustomerID == nil &&
+		c.SandboxCredentials == nil
 }
 
 // defaults of a new integration: the Control Center's toggle starts off, the partner
@@ -113,6 +122,8 @@ func defaults() integration.Integration {
 		Enabled:          false,
 		Pod:              mparticle.PodPartner,
 		CustomerIDSource: integration.CustomerIDExternal,
+		// Sandbox and MissingCustomerID stay empty unless set: empty is the default policy,
+		// as on items written before the policies existed.
 	}
 }
 
@@ -166,6 +177,9 @@ func check(in Input, creating bool) (change, error) {
 		}
 		c.CustomerIDSource = &src
 	}
+	if err := checkPolicies(in, &c); err != nil {
+		return c, err
+	}
 	if in.Events != nil {
 		events, err := normalizeEvents(in.Events)
 		if err != nil {
@@ -207,6 +221,9 @@ func check(in Input, creating bool) (change, error) {
 			}
 		}
 	}
+	if err := checkSandboxCredentials(in, &c, creating); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -231,6 +248,7 @@ func apply(base integration.Integration, c change, creating bool) (integration.I
 	if c.Events != nil {
 		out.Events = c.Events
 	}
+	applyPolicies(&out, c)
 	if err := applyScope(&out, base, c, creating); err != nil {
 		return out, err
 	}
@@ -246,6 +264,9 @@ func apply(base integration.Integration, c change, creating bool) (integration.I
 		if err := checkKeyPod(out.Pod, out.KeyPod); err != nil {
 			return out, err
 		}
+	}
+	if err := applySandbox(&out, base, c); err != nil {
+		return out, err
 	}
 	return out, nil
 }
@@ -371,8 +392,11 @@ func normalizeEvents(names []string) ([]event.Type, error) {
 	return out, nil
 }
 
-func checkCredentials(c feedcreds.Credentials) error {
-	for _, f := range []struct{ name, value string }{{"credentials.key", c.Key}, {"credentials.secret", c.Secret}} {
+func checkCredentials(c feedcreds.Credentials) error { return checkCredentialsNamed("credentials", c) }
+
+// checkCredentialsNamed checks a key and secret sent as the member named member.
+func checkCredentialsNamed(member string, c feedcreds.Credentials) error {
+	for _, f := range []struct{ name, value string }{{member + ".key", c.Key}, {member + ".secret", c.Secret}} {
 		// Never echo the value: it is a secret.
 		if f.value == "" {
 			return invalid(f.name, "%s is required", f.name)

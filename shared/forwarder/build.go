@@ -14,15 +14,25 @@ import (
 // build makes the batches of deliveries to integration in, when they are about to be sent:
 // only the chunks being sent hold batches, whatever the fan-out of the invocation. A
 // delivery the transform refuses is settled; the others are returned with their batches, at
-// the same index. What a batch had to cut is kept on its event, to be counted once per event
+// the same index. The integration's policies leave some out (Skipped): sandbox events under
+// sandbox drop, before the transform; events without the Customer ID under
+// missing_customer_id skip, once the transform has looked for it. What a batch had to cut is kept on its event, to be counted once per event
 // (noteDegradedEvents).
 func (h *Handler) build(ctx context.Context, inv *invocation, in *integration.Integration, ds []delivery) ([]delivery, []mparticle.Batch) {
 	sent := make([]delivery, 0, len(ds))
 	batches := make([]mparticle.Batch, 0, len(ds))
 	for _, d := range ds {
+		if in.DropsSandbox() && transform.IsSandbox(d.rec.ev) {
+			h.settleDelivery(ctx, inv, d.rec, in, decide(attempt{skip: "sandbox event, policy drop"}))
+			continue
+		}
 		res, err := transform.ToBatch(d.rec.ev, in)
 		if err != nil {
 			h.settleDelivery(ctx, inv, d.rec, in, decide(attempt{buildErr: err}))
+			continue
+		}
+		if res.MissingCustomerID && in.SkipsMissingCustomerID() {
+			h.settleDelivery(ctx, inv, d.rec, in, decide(attempt{skip: "customer id missing, policy skip"}))
 			continue
 		}
 		d.rec.built(d.target, res.Degraded)

@@ -133,6 +133,7 @@ type Deps struct {
 	DeadLetters  DeadLetters
 	Health       HealthMarker     // may be nil
 	Deliveries   Deliveries       // may be nil: no idempotency records
+	Status       StatusRecorder   // may be nil: no delivery status for the Control Center
 	Visibility   Visibility       // may be nil: retried messages come back after the queue's timeout
 	Metrics      *metrics.Emitter // may be nil: no embedded metrics
 	Logger       *slog.Logger

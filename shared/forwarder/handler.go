@@ -28,6 +28,7 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	h.noteDegradedEvents(ctx, inv) // once per event, what its batches cut
 	h.settle(inv)                  // per message: retry, dead-letter or acknowledge
 	h.sendDeadLetters(ctx, inv)
+	h.writeStatus(ctx, inv) // each integration's counts, one write each (status.go)
 	// Before answering, and before an ErrAllRetryable error too: the event source mapping
 	// does not change the visibility of the messages handed back, so this spaces their
 	// next receive.
@@ -49,6 +50,9 @@ type invocation struct {
 
 	// uploadBy is the upload deadline (the invocation's, less the margin); zero for none.
 	uploadBy time.Time
+
+	// status is each integration's delivery status of the invocation (status.go).
+	status statusTally
 
 	// mu guards sum while feeds are sent concurrently.
 	mu  sync.Mutex

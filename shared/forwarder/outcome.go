@@ -24,6 +24,7 @@ const (
 	NoIntegration       Outcome = "no_integration"       // no enabled integration wants the event
 	Delivered           Outcome = "delivered"            // mParticle accepted the batch
 	Deduplicated        Outcome = "deduplicated"         // an earlier invocation delivered it: not sent
+	Skipped             Outcome = "skipped"              // not sent: the integration's policy leaves it out (sandbox drop, missing Customer ID)
 	Retry               Outcome = "retry"                // a transient failure: mParticle's (5xx, 429), or reading integrations or credentials
 	Throttled           Outcome = "throttled"            // not sent: held back by a 429 (the feed's cool-down, or the rest of its upload)
 	NotStarted          Outcome = "not_started"          // not sent: too close to the invocation's deadline
@@ -64,9 +65,11 @@ var outcomes = map[Outcome]traits{
 	NoIntegration:    {ack, slog.LevelInfo, nil, ""},
 	Delivered:        {ack, slog.LevelInfo, []metrics.Name{metrics.Delivered}, ""},
 	Deduplicated:     {ack, slog.LevelInfo, []metrics.Name{metrics.Deduplicated}, ""},
-	Retry:            {retry, slog.LevelWarn, []metrics.Name{metrics.Retried}, ""},
-	Throttled:        {retry, slog.LevelWarn, []metrics.Name{metrics.Retried, metrics.Throttled}, ""},
-	NotStarted:       {retry, slog.LevelWarn, []metrics.Name{metrics.Retried}, ""},
+	// The customer chose not to send it: nothing to retry, nothing wrong with the event.
+	Skipped:    {ack, slog.LevelInfo, []metrics.Name{metrics.Skipped}, ""},
+	Retry:      {retry, slog.LevelWarn, []metrics.Name{metrics.Retried}, ""},
+	Throttled:  {retry, slog.LevelWarn, []metrics.Name{metrics.Retried, metrics.Throttled}, ""},
+	NotStarted: {retry, slog.LevelWarn, []metrics.Name{metrics.Retried}, ""},
 	// Not the event's fault: back to the queue until the customer fixes the secret.
 	AuthFailed: {retry, slog.LevelWarn, []metrics.Name{metrics.Retried, metrics.AuthFailed}, ""},
 	// Not the event's fault either: back to the queue until the pod setting is fixed.
@@ -120,6 +123,7 @@ type attempt struct {
 	lookupErr error         // the app's integrations could not be read
 	unrouted  bool          // no enabled integration wants the event
 	buildErr  error         // the transform refused the event for this integration
+	skip      string        // the integration's policy leaves the event out: why
 	seen      bool          // an earlier invocation delivered it (idempotency record)
 	cooling   time.Duration // what is left of the feed's wait after a 429
 	deadline  bool          // too close to the deadline to start the feed's upload
@@ -143,6 +147,8 @@ func decide(a attempt) verdict {
 		return verdict{outcome: NoIntegration}
 	case a.buildErr != nil:
 		return verdict{outcome: Rejected, reason: "transform: " + a.buildErr.Error()}
+	case a.skip != "":
+		return verdict{outcome: Skipped, reason: a.skip}
 	case a.seen:
 		return verdict{outcome: Deduplicated}
 	case a.cooling > 0:

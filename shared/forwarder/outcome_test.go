@@ -14,7 +14,7 @@ import (
 // allOutcomes lists every Outcome; TestOutcomeTraits checks each has its traits.
 var allOutcomes = []Outcome{
 	Invalid, InvalidAcknowledged, DuplicateMessage, NoIntegration, Delivered, Deduplicated,
-	Retry, Throttled, NotStarted, AuthFailed, Misdirected, Rejected,
+	Retry, Throttled, NotStarted, AuthFailed, Misdirected, Rejected, Skipped,
 }
 
 // TestDecide: every input, and every result of the client, gives one outcome, from which the
@@ -82,6 +82,9 @@ func TestDecide(t *testing.T) {
 		{"transform refused", attempt{buildErr: boom},
 			verdict{outcome: Rejected, reason: "transform: boom"},
 			deadLetter, nil, slog.LevelWarn, FailureRejected},
+		{"left out by the integration's policy", attempt{skip: "sandbox: drop"},
+			verdict{outcome: Skipped, reason: "sandbox: drop"},
+			ack, []metrics.Name{metrics.Skipped}, slog.LevelInfo, ""},
 		{"already delivered", attempt{seen: true},
 			verdict{outcome: Deduplicated},
 			ack, []metrics.Name{metrics.Deduplicated}, slog.LevelInfo, ""},

@@ -14,6 +14,9 @@ import (
 type Summary struct {
 	Messages, Invalid, NoIntegration, Delivered, Deduplicated, Rejected, Retried, DeadLettered int
 	Throttled, AuthFailed, MissingCustomerID                                                   int
+	// Skipped counts the deliveries the integration's policy left out (sandbox "drop",
+	// missing_customer_id "skip").
+	Skipped int
 	// InvalidAcknowledged counts the invalid messages (of Invalid) acknowledged rather than
 	// dead-lettered because their app has no enabled integration; Degraded, the events
 	// delivered with at least one field normalised or omitted.
@@ -77,6 +80,7 @@ func (h *Handler) logSummary(ctx context.Context, inv *invocation) {
 		slog.Int("deduplicated", sum.Deduplicated), slog.Int("throttled", sum.Throttled), slog.Int("auth_failed", sum.AuthFailed),
 		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
 		slog.Int("dead_lettered", sum.DeadLettered), slog.Int("missing_customer_id", sum.MissingCustomerID),
+		slog.Int("skipped", sum.Skipped),
 		slog.Int("records_cut_short", sum.RecordsCutShort), slog.Int("batch_item_failures", len(inv.failures)))
 }
 

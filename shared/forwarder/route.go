@@ -6,6 +6,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/deliverystore"
 	"github.com/namiml/mparticle-bridge/shared/integration"
+	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
 // delivery is one event bound for one feed. Routing only decides that it exists; its batch
@@ -17,10 +18,23 @@ type delivery struct {
 	target int    // the integration's index among the event's targets
 }
 
-// feedWork is everything an invocation sends to one integration.
+// feedWork is everything an invocation sends to one integration, with one set of
+// credentials: an integration whose sandbox policy is separate has a second feedWork for
+// its sandbox events, sent with the sandbox credentials.
 type feedWork struct {
 	in         *integration.Integration
+	sandbox    bool
 	deliveries []delivery
+}
+
+// secret names the credentials the feed's deliveries are sent with.
+func (fw *feedWork) secret() (id, versionID string) { return secretOf(fw.in, fw.sandbox) }
+
+func secretOf(in *integration.Integration, sandbox bool) (id, versionID string) {
+	if sandbox {
+		return in.SandboxSecretID, in.SandboxSecretVersionID
+	}
+	return in.SecretID, in.SecretVersionID
 }
 
 // route reads each app's integrations once, settles the app's invalid events with them, and
@@ -64,11 +78,17 @@ func (h *Handler) routeEvent(ctx context.Context, inv *invocation, a *appWork, r
 		return
 	}
 	r.targets = len(targets)
+	sandbox := transform.IsSandbox(r.ev)
 	for i, target := range targets {
-		fw := feedOf[target.ID]
+		separate := sandbox && target.SeparatesSandbox()
+		feedKey := target.ID
+		if separate {
+			feedKey += "/sandbox"
+		}
+		fw := feedOf[feedKey]
 		if fw == nil {
-			fw = &feedWork{in: target}
-			feedOf[target.ID] = fw
+			fw = &feedWork{in: target, sandbox: separate}
+			feedOf[feedKey] = fw
 			a.feeds = append(a.feeds, fw)
 			inv.feeds = append(inv.feeds, fw)
 		}

@@ -92,7 +92,8 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 			return
 		}
 		if creds == nil {
-			c, err := h.deps.Credentials.Get(ctx, fw.in.SecretID, fw.in.SecretVersionID)
+			secretID, versionID := fw.secret()
+			c, err := h.deps.Credentials.Get(ctx, secretID, versionID)
 			if err != nil {
 				// A missing or malformed secret is a configuration problem the customer
 				// fixes; the messages stay in the queue until then (SQS redrive bounds how
@@ -111,7 +112,7 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 		if len(sent) == 0 {
 			continue
 		}
-		results, used := h.upload(ctx, fw.in, batches, *creds)
+		results, used := h.upload(ctx, fw, batches, *creds)
 		creds = &used
 		if halt, ok := h.settleResults(ctx, inv, fw.in, sent, results, seen); ok {
 			h.settleAll(ctx, inv, fw.in, rest, decide(attempt{result: halt}))
@@ -123,7 +124,8 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 // upload sends a feed's batches, and says which credentials it used last. When mParticle
 // refuses the credentials, the secret may have been rotated: they are read afresh once and
 // what was refused is resent.
-func (h *Handler) upload(ctx context.Context, in *integration.Integration, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
+func (h *Handler) upload(ctx context.Context, fw *feedWork, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
+	in := fw.in
 	results := h.deps.Uploader.Upload(ctx, feedFor(in, creds), batches)
 	var refused []int
 	for i, res := range results {
@@ -134,7 +136,7 @@ func (h *Handler) upload(ctx context.Context, in *integration.Integration, batch
 	if len(refused) == 0 {
 		return results, creds
 	}
-	fresh, err := h.freshCredentials(ctx, in)
+	fresh, err := h.freshCredentials(ctx, in, fw.sandbox)
 	if err != nil {
 		return results, creds
 	}
@@ -155,15 +157,15 @@ func feedFor(in *integration.Integration, creds feedcreds.Credentials) mparticle
 }
 
 // freshCredentials re-reads the integration (its secret version may have changed) and its
-// secret, bypassing both caches.
-func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integration) (feedcreds.Credentials, error) {
+// secret (the sandbox one for a sandbox feed), bypassing both caches.
+func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integration, sandbox bool) (feedcreds.Credentials, error) {
+	secretID, versionID := secretOf(in, sandbox)
 	h.deps.Integrations.Invalidate(in.AppID)
-	h.deps.Credentials.Invalidate(in.SecretID)
-	secretID, versionID := in.SecretID, in.SecretVersionID
+	h.deps.Credentials.Invalidate(secretID)
 	if ins, err := h.deps.Integrations.ForApp(ctx, in.AppID); err == nil {
 		for i := range ins {
 			if ins[i].ID == in.ID {
-				secretID, versionID = ins[i].SecretID, ins[i].SecretVersionID
+				secretID, versionID = secretOf(&ins[i], sandbox)
 			}
 		}
 	}

@@ -16,6 +16,7 @@ import (
 func (h *Handler) settleDelivery(ctx context.Context, inv *invocation, r *record, in *integration.Integration, v verdict) {
 	r.note(in.ID, v)
 	inv.tally(v)
+	inv.status.note(in, v.outcome, h.deps.Now())
 	countVerdict(ctx, v, in.ID, 1)
 	h.logDelivery(ctx, r, in, v)
 }
@@ -69,6 +70,8 @@ func (inv *invocation) tally(v verdict) {
 		s.Deduplicated++
 	case AuthFailed:
 		s.AuthFailed++
+	case Skipped:
+		s.Skipped++
 	}
 	if v.throttled {
 		s.Throttled++
@@ -118,6 +121,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, inv *invocation) {
 			continue
 		}
 		inv.sum.DeadLettered++
+		inv.status.deadLettered(l.dl.IntegrationIDs)
 		feed := ""
 		if len(l.dl.IntegrationIDs) > 0 {
 			feed = l.dl.IntegrationIDs[0]

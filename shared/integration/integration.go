@@ -27,6 +27,38 @@ const (
 	CustomerIDNamiUser CustomerIDSource = "nami_user_id"
 )
 
+// SandboxPolicy says where an integration sends sandbox events: those the transform gives
+// the environment "development" (sandbox purchases, non-production app builds).
+type SandboxPolicy string
+
+const (
+	// SandboxDevelopment (the default, and what an item without the attribute means): sent
+	// to the same feed, as environment development.
+	SandboxDevelopment SandboxPolicy = "development"
+	// SandboxDrop: not sent (the delivery is skipped).
+	SandboxDrop SandboxPolicy = "drop"
+	// SandboxSeparate: sent as environment development with the integration's second
+	// credentials (SandboxSecretID), for customers who keep a development input.
+	SandboxSeparate SandboxPolicy = "separate"
+)
+
+// SandboxPolicies lists the accepted sandbox policies.
+var SandboxPolicies = []SandboxPolicy{SandboxDevelopment, SandboxDrop, SandboxSeparate}
+
+// MissingIDPolicy says what happens to an event without the integration's Customer ID
+// source identifier.
+type MissingIDPolicy string
+
+const (
+	// MissingIDSend (the default): sent with the partner identity only.
+	MissingIDSend MissingIDPolicy = "send"
+	// MissingIDSkip: not sent (the delivery is skipped).
+	MissingIDSkip MissingIDPolicy = "skip"
+)
+
+// MissingIDPolicies lists the accepted missing_customer_id policies.
+var MissingIDPolicies = []MissingIDPolicy{MissingIDSend, MissingIDSkip}
+
 // Platforms lists the act-as platforms an integration may feed.
 var Platforms = []string{"ios", "android", "amazon", "apple_tv", "web", "roku", "fire_tv", "smart_tv", "xbox", "alexa"}
 
@@ -51,6 +83,10 @@ type Integration struct {
 	Pod              string           `json:"pod" dynamodbav:"pod,omitempty"`
 	CustomerIDSource CustomerIDSource `json:"customer_id_source" dynamodbav:"customer_id_source"`
 	Events           []event.Type     `json:"events" dynamodbav:"events"`
+	// Sandbox and MissingCustomerID are the delivery policies; empty (items written before
+	// they existed) means the defaults, SandboxDevelopment and MissingIDSend.
+	Sandbox           SandboxPolicy   `json:"sandbox" dynamodbav:"sandbox,omitempty"`
+	MissingCustomerID MissingIDPolicy `json:"missing_customer_id" dynamodbav:"missing_customer_id,omitempty"`
 
 	// SecretID is the Secrets Manager name or ARN of {"key","secret"}. Never the secret itself.
 	SecretID string `json:"-" dynamodbav:"secret_id"`
@@ -64,6 +100,14 @@ type Integration struct {
 	// without one, so a later change of pod can be checked against the key without reading
 	// the secret. Items written before it existed have none and skip that check.
 	KeyPod string `json:"-" dynamodbav:"key_pod,omitempty"`
+
+	// The sandbox credentials (policy SandboxSeparate), kept like the main ones: a second
+	// secret, the version in use, the key's hint and pod. Kept when the policy changes away
+	// from separate, so the secret is deleted with the integration and never orphaned.
+	SandboxSecretID        string `json:"-" dynamodbav:"sandbox_secret_id,omitempty"`
+	SandboxSecretVersionID string `json:"-" dynamodbav:"sandbox_secret_version_id,omitempty"`
+	SandboxKeyHint         string `json:"-" dynamodbav:"sandbox_key_hint,omitempty"`
+	SandboxKeyPod          string `json:"-" dynamodbav:"sandbox_key_pod,omitempty"`
 
 	CreatedAt time.Time `json:"created_at" dynamodbav:"created_at"`
 	UpdatedAt time.Time `json:"updated_at" dynamodbav:"updated_at"`
@@ -95,6 +139,16 @@ func (in *Integration) Receives(ev *event.Event) bool {
 		return false
 	}
 }
+
+// SeparatesSandbox reports whether sandbox events go with the sandbox credentials.
+func (in *Integration) SeparatesSandbox() bool { return in.Sandbox == SandboxSeparate }
+
+// DropsSandbox reports whether sandbox events are left out rather than sent.
+func (in *Integration) DropsSandbox() bool { return in.Sandbox == SandboxDrop }
+
+// SkipsMissingCustomerID reports whether events without the Customer ID source identifier
+// are left out rather than sent with the partner identity only.
+func (in *Integration) SkipsMissingCustomerID() bool { return in.MissingCustomerID == MissingIDSkip }
 
 // Route returns the integrations among ins that receive ev, in their given order.
 func Route(ins []Integration, ev *event.Event) []*Integration {

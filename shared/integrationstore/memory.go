@@ -30,6 +30,9 @@ type Memory struct {
 	cleanups map[string]bool
 	// windows holds each app's write windows: counts by counter name, by window item key.
 	windows map[string]map[string]map[string]int
+	// statuses holds each app's delivery-status items (status.go) by sort key, made on
+	// first use.
+	statuses map[string]map[string]map[string]types.AttributeValue
 }
 
 // NewMemory returns an empty in-memory table.

@@ -45,11 +45,12 @@ const (
 	Invalid      Name = "Invalid"      // messages that are not a valid event
 	Throttled    Name = "Throttled"    // held back by a 429, or by the feed's cool-down after one
 	AuthFailed   Name = "AuthFailed"   // credentials refused (401/403) after a fresh read
+	Skipped      Name = "Skipped"      // not sent by the integration's policy (sandbox drop, missing Customer ID)
 )
 
 // Names lists the metrics Add counts, in the order they are written. The service-wide line
 // always carries all of them, zeros included, so alarms see data rather than gaps.
-var Names = []Name{Delivered, Deduplicated, Retried, DeadLettered, Invalid, Throttled, AuthFailed}
+var Names = []Name{Delivered, Deduplicated, Retried, DeadLettered, Invalid, Throttled, AuthFailed, Skipped}
 
 // Degraded counts, per input field, the events sent to their feeds with that field normalised
 // or omitted (counted with AddDegraded, not Add). The service-wide line carries its total after

@@ -142,7 +142,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 	}{
 		{
 			name:    "nothing counted: one service line of zeros",
-			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
+			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Skipped": 0, "Degraded": 0},
 		},
 		{
 			name: "per-feed counts add up to the service totals",
@@ -150,7 +150,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 				{metrics.Delivered, "feed-a", 3}, {metrics.Delivered, "feed-b", 2}, {metrics.Delivered, "feed-a", 1},
 				{metrics.Throttled, "feed-b", 1}, {metrics.Retried, "feed-b", 4}, {metrics.Invalid, "", 2},
 			},
-			service: map[string]float64{"Delivered": 6, "Deduplicated": 0, "Retried": 4, "DeadLettered": 0, "Invalid": 2, "Throttled": 1, "AuthFailed": 0, "Degraded": 0},
+			service: map[string]float64{"Delivered": 6, "Deduplicated": 0, "Retried": 4, "DeadLettered": 0, "Invalid": 2, "Throttled": 1, "AuthFailed": 0, "Skipped": 0, "Degraded": 0},
 			feeds: map[string]map[string]float64{
 				"feed-a": {"Delivered": 4},
 				"feed-b": {"Delivered": 2, "Throttled": 1, "Retried": 4},
@@ -160,7 +160,7 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 			name:     "feeds past the bound are counted together",
 			maxFeeds: 1,
 			adds:     []add{{metrics.Delivered, "feed-a", 1}, {metrics.Delivered, "feed-b", 2}, {metrics.AuthFailed, "feed-c", 1}},
-			service:  map[string]float64{"Delivered": 3, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 1, "Degraded": 0},
+			service:  map[string]float64{"Delivered": 3, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 1, "Skipped": 0, "Degraded": 0},
 			feeds: map[string]map[string]float64{
 				"feed-a":           {"Delivered": 1},
 				metrics.OtherFeeds: {"Delivered": 2, "AuthFailed": 1},
@@ -170,12 +170,12 @@ func TestFlushWritesServiceAndFeedLines(t *testing.T) {
 			name:     "per-feed lines off",
 			maxFeeds: -1,
 			adds:     []add{{metrics.Delivered, "feed-a", 5}, {metrics.DeadLettered, "feed-a", 1}},
-			service:  map[string]float64{"Delivered": 5, "Deduplicated": 0, "Retried": 0, "DeadLettered": 1, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
+			service:  map[string]float64{"Delivered": 5, "Deduplicated": 0, "Retried": 0, "DeadLettered": 1, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Skipped": 0, "Degraded": 0},
 		},
 		{
 			name:    "non-positive counts are ignored",
 			adds:    []add{{metrics.Delivered, "feed-a", 0}, {metrics.Retried, "feed-a", -3}},
-			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Degraded": 0},
+			service: map[string]float64{"Delivered": 0, "Deduplicated": 0, "Retried": 0, "DeadLettered": 0, "Invalid": 0, "Throttled": 0, "AuthFailed": 0, "Skipped": 0, "Degraded": 0},
 		},
 	}
 	for _, tc := range tests {

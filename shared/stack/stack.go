@@ -71,6 +71,9 @@ const (
 	EnvAppCredentialWritesPerMinute = "APP_CREDENTIAL_WRITES_PER_MINUTE"
 	EnvAdminScope                   = "ADMIN_SCOPE"
 	EnvAdminClientID                = "ADMIN_CLIENT_ID"
+	EnvEntitlementClaim             = "ENTITLEMENT_CLAIM"
+	EnvEntitlementFeature           = "ENTITLEMENT_FEATURE"
+	EnvMParticleBaseURL             = "MPARTICLE_BASE_URL"
 )
 
 // SecretsPrefixFor is the secrets prefix the template gives a stack called name when its

@@ -149,6 +149,10 @@ func ToBatch(ev *event.Event, in *integration.Integration) (Result, error) {
 	return res, nil
 }
 
+// IsSandbox reports whether ev is a sandbox event: one sent with environment development.
+// The integrations' sandbox policies go by it, so they follow this package's rule.
+func IsSandbox(ev *event.Event) bool { return environment(ev) == mparticle.EnvDevelopment }
+
 // environment: production only for a production app build and, when the event says where the
 // purchase happened, a production purchase (a sandbox purchase is test data). A purchase
 // (device.transaction) that does not say is development: counting an unknown purchase as

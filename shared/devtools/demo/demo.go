@@ -73,6 +73,12 @@ type Report struct {
 	Refused []dlq.Letter
 	// InvalidRefused tells whether the invalid message reached the dead-letter queue.
 	InvalidRefused bool
+	// Tests holds each integration's test event verdict (POST .../{id}/test), in
+	// Integrations order: "delivered", another verdict, or the API's refusal.
+	Tests []string
+	// DeliveryStatus holds each integration's delivery_status after the events, as the API
+	// shows it, in Integrations order.
+	DeliveryStatus []string
 }
 
 // OK reports whether every type was delivered and the invalid message refused.
@@ -102,15 +108,22 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return rep, err
 	}
 
+	var integrationIDs []string
 	for _, p := range platforms(samples) {
 		name := "Demo " + displayPlatform(p.platform)
-		if err := createIntegration(ctx, cfg, token, rep.AppID, name, p); err != nil {
+		id, err := createIntegration(ctx, cfg, token, rep.AppID, name, p)
+		if err != nil {
 			return rep, err
 		}
 		rep.Integrations = append(rep.Integrations, name)
+		integrationIDs = append(integrationIDs, id)
 	}
 	fmt.Fprintf(out, "Demo app %s: created %s through the Integrations API at %s\n",
 		rep.AppID, quoteList(rep.Integrations), cfg.Stack.APIURL)
+	for i, id := range integrationIDs {
+		rep.Tests = append(rep.Tests, testIntegration(ctx, cfg, token, rep.AppID, id))
+		fmt.Fprintf(out, "Test event to %q: %s\n", rep.Integrations[i], rep.Tests[i])
+	}
 
 	msgs := make([]sqsin.Message, 0, len(samples)+1)
 	for _, s := range samples {
@@ -148,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	rep.DeliveryStatus = deliveryStatuses(ctx, cfg, token, rep.AppID, integrationIDs)
 	Print(out, rep, cfg.Stack)
 	return rep, nil
 }
@@ -215,7 +229,7 @@ func displayPlatform(p string) string {
 	return strings.ToUpper(p[:1]) + p[1:]
 }
 
-func createIntegration(ctx context.Context, cfg Config, token, appID, name string, p appPlatform) error {
+func createIntegration(ctx context.Context, cfg Config, token, appID, name string, p appPlatform) (string, error) {
 	events := make([]string, len(event.AllTypes))
 	for i, t := range event.AllTypes {
 		events[i] = string(t)
@@ -229,20 +243,57 @@ func createIntegration(ctx context.Context, cfg Config, token, appID, name strin
 	u := cfg.Stack.APIURL + "/v1/apps/" + url.PathEscape(appID) + "/integrations/mparticle"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := cfg.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("create integration %q: %w (is `make dev` running?)", name, err)
+		return "", fmt.Errorf("create integration %q: %w (is `make dev` running?)", name, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("create integration %q: HTTP %d: %s", name, resp.StatusCode, bytes.TrimSpace(msg))
+		return "", fmt.Errorf("create integration %q: HTTP %d: %s", name, resp.StatusCode, bytes.TrimSpace(msg))
 	}
-	return nil
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(msg, &created); err != nil || created.ID == "" {
+		return "", fmt.Errorf("create integration %q: no id in the answer", name)
+	}
+	return created.ID, nil
+}
+
+// testIntegration sends the integration's test event and describes the verdict. A failed
+// test is shown, not fatal: the demo goes on to the events.
+func testIntegration(ctx context.Context, cfg Config, token, appID, id string) string {
+	u := cfg.Stack.APIURL + "/v1/apps/" + url.PathEscape(appID) + "/integrations/mparticle/" + url.PathEscape(id) + "/test"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return "not sent: " + err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := cfg.HTTP.Do(req)
+	if err != nil {
+		return "not sent: " + err.Error()
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	var v struct {
+		Verdict   string `json:"verdict"`
+		Status    int    `json:"status"`
+		LatencyMS int64  `json:"latency_ms"`
+		Reason    string `json:"reason"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(msg, &v) != nil {
+		return fmt.Sprintf("refused: HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(msg))
+	}
+	s := fmt.Sprintf("%s (HTTP %d, %d ms)", v.Verdict, v.Status, v.LatencyMS)
+	if v.Reason != "" {
+		s += ": " + v.Reason
+	}
+	return s
 }
 
 // collect refreshes the report from the contract server and the dead-letter queue.
@@ -384,6 +435,12 @@ func Print(w io.Writer, rep Report, st devstate.Stack) {
 	}
 	if !rep.InvalidRefused {
 		fmt.Fprintln(w, "The invalid message has not reached the dead-letter queue (yet).")
+	}
+	if len(rep.DeliveryStatus) > 0 {
+		fmt.Fprintln(w, "\nDelivery status (the API's delivery_status):")
+		for i, s := range rep.DeliveryStatus {
+			fmt.Fprintf(w, "  %-16s %s\n", rep.Integrations[i], s)
+		}
 	}
 }
 

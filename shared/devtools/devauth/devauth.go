@@ -155,13 +155,28 @@ func flattenValue(v any) string {
 }
 
 // IssueDevToken signs a local development token granting appIDs (with any scopes: they
-// grant nothing more) for ttl, shaped like an ID token of the Control Center's client. It is
-// what `make dev-token APP_ID=...` prints.
+// grant nothing more) for ttl, shaped like an ID token of the Control Center's client, of a
+// customer on the plan that includes the mParticle integration. It is what
+// `make dev-token APP_ID=...` prints.
 func IssueDevToken(key []byte, appIDs []string, ttl time.Duration, scopes ...string) (string, error) {
+	return issueDevToken(key, appIDs, ttl, true, scopes)
+}
+
+// IssueDevTokenWithoutPlan is IssueDevToken for a customer whose plan lacks the mParticle
+// integration: the API refuses its creates and enables (`make dev-token NO_PLAN=1`).
+func IssueDevTokenWithoutPlan(key []byte, appIDs []string, ttl time.Duration) (string, error) {
+	return issueDevToken(key, appIDs, ttl, false, nil)
+}
+
+func issueDevToken(key []byte, appIDs []string, ttl time.Duration, plan bool, scopes []string) (string, error) {
 	claims := jwt.MapClaims{
-		"aud":            DevAudience,
-		"sub":            "local-developer",
-		auth.ClaimAppIDs: append([]string{}, appIDs...),
+		"aud":                        DevAudience,
+		"sub":                        "local-developer",
+		auth.ClaimAppIDs:             append([]string{}, appIDs...),
+		auth.DefaultEntitlementClaim: []string{},
+	}
+	if plan {
+		claims[auth.DefaultEntitlementClaim] = []string{auth.DefaultEntitlementFeature}
 	}
 	if len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
@@ -175,10 +190,12 @@ func IssueDevToken(key []byte, appIDs []string, ttl time.Duration, scopes ...str
 // is what `make dev-token ADMIN=1` prints.
 func IssueDevAdminToken(key []byte, ttl time.Duration) (string, error) {
 	return signClaims(key, ttl, jwt.MapClaims{
-		"sub":              "local-operator",
-		auth.ClaimTokenUse: auth.TokenUseAccess,
-		auth.ClaimClientID: DevAdminClientID,
-		"scope":            DevAdminScope,
+		// Operators act for customers of every plan.
+		auth.DefaultEntitlementClaim: []string{auth.DefaultEntitlementFeature},
+		"sub":                        "local-operator",
+		auth.ClaimTokenUse:           auth.TokenUseAccess,
+		auth.ClaimClientID:           DevAdminClientID,
+		"scope":                      DevAdminScope,
 	})
 }
 

@@ -133,6 +133,15 @@ func TestDevAndDemo(t *testing.T) {
 	if len(rep.Delivered) != len(event.AllTypes) {
 		t.Fatalf("%d types delivered", len(rep.Delivered))
 	}
+	// Each demo integration's test event reached the contract server.
+	if len(rep.Tests) != len(rep.Integrations) {
+		t.Errorf("%d test events for %d integrations", len(rep.Tests), len(rep.Integrations))
+	}
+	for i, v := range rep.Tests {
+		if !strings.HasPrefix(v, "delivered") {
+			t.Errorf("test event of %s: %s", rep.Integrations[i], v)
+		}
+	}
 	// What arrived is each type's golden batch for the demo's event and the integration of
 	// its platform (the demo configures them as the golden batches' feeds). The demo stamps
 	// its events with the current time, which the batch's timestamp must carry.

@@ -68,6 +68,7 @@ var requests = map[string]request{
 		body: map[string]any{"enabled": false}, headers: map[string]string{"if-match": `"1"`}},
 	"DeleteIntegration": {file: "api-delete-integration.json", note: "deletes integration " + IntegrationID + " whatever its version (If-Match: *)",
 		headers: map[string]string{"if-match": "*"}},
+	"TestIntegration": {file: "api-test-integration.json", note: "sends a test event to integration " + IntegrationID + " (404 until one with that id exists)"},
 }
 
 func allTypes() []string {
@@ -270,6 +271,8 @@ func apiEvent(rt samlocal.Route, req request, appID string) ([]byte, error) {
 						"iat":            strconv.FormatInt(epoch.Unix(), 10),
 						"exp":            strconv.FormatInt(epoch.Add(time.Hour).Unix(), 10),
 						auth.ClaimAppIDs: "[" + appID + "]",
+						// A customer on the plan with the mParticle integration.
+						auth.DefaultEntitlementClaim: "[" + auth.DefaultEntitlementFeature + "]",
 					},
 				},
 			},

@@ -36,6 +36,8 @@ type Store interface {
 	CleanupPending(ctx context.Context, appID, id string) (bool, error)
 	CleanupDone(ctx context.Context, appID, id string) error
 	TakeWindow(ctx context.Context, appID string, start, end time.Time, counters []integrationstore.WindowCounter) (string, error)
+	AddStatus(ctx context.Context, appID, id string, at time.Time, st integration.DeliveryStatus) error
+	DeliveryStatuses(ctx context.Context, appID string, ids []string, now time.Time) (map[string]integration.DeliveryStatus, error)
 }
 
 // Run runs the contract against the stores newStore returns. Every subtest asks for a
@@ -69,6 +71,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		{"delete leaves a clean-up note until it is done; a refused delete leaves none", cleanupNotes},
 		{"a window counts an app's writes up to each counter's max, all counters or none", takeWindow},
 		{"listings show integrations only, whatever else the app's partition holds", listsIntegrationsOnly},
+		{"delivery status sums the hours of the last 24 and keeps the latest last values", deliveryStatusWindow},
+		{"delivery status of several integrations is each one's own, absent when never written", deliveryStatusMany},
+		{"concurrent status writes add up", deliveryStatusRace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
@@ -686,6 +691,9 @@ func listsIntegrationsOnly(t *testing.T, s Store) {
 	if _, err := s.TakeWindow(ctx, app, start, start.Add(time.Minute), []integrationstore.WindowCounter{{Name: "writes", Max: 5}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.AddStatus(ctx, app, keep.ID, start, integration.DeliveryStatus{Delivered: 1, LastDeliveryAt: start}); err != nil {
+		t.Fatal(err)
+	}
 	p, err := s.List(ctx, app, 10, "")
 	if err != nil || len(p.Items) != 1 || p.Items[0].ID != keep.ID || p.Next != "" {
 		t.Fatalf("list: %+v %v", p, err)
@@ -697,5 +705,106 @@ func listsIntegrationsOnly(t *testing.T, s Store) {
 	// The highest position lists from the top, past the bookkeeping items' sort keys.
 	if p, err := s.List(ctx, app, 10, "_____________________w"); err != nil || len(p.Items) != 1 {
 		t.Fatalf("list from the top: %+v %v", p, err)
+	}
+}
+
+func deliveryStatusWindow(t *testing.T, s Store) {
+	app := appID()
+	in := create(t, s, app)
+	now := time.Date(2026, 11, 30, 12, 34, 56, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return now.Add(-d) }
+	writes := []struct {
+		at time.Time
+		st integration.DeliveryStatus
+	}{
+		// 24 h ago is in the hour before the window's first (the window is 13:00 yesterday
+		// to now): ignored, its later-looking failure too.
+		{at(24 * time.Hour), integration.DeliveryStatus{Delivered: 100, Retried: 100, DeadLettered: 100, Skipped: 100,
+			LastDeliveryAt: at(24 * time.Hour), LastFailureAt: now.Add(time.Hour), LastFailureCode: "old", LastFailureMessage: "old"}},
+		{at(23 * time.Hour), integration.DeliveryStatus{Delivered: 2, Retried: 1,
+			LastDeliveryAt: at(23 * time.Hour), LastFailureAt: at(23 * time.Hour),
+			LastFailureCode: integration.FailureCredentialsRefused, LastFailureMessage: "refused"}},
+		{at(2 * time.Hour), integration.DeliveryStatus{DeadLettered: 1,
+			LastFailureAt: at(2 * time.Hour), LastFailureCode: integration.FailureRejected, LastFailureMessage: "rejected"}},
+		{at(time.Minute), integration.DeliveryStatus{Delivered: 3, Skipped: 4, LastDeliveryAt: at(time.Minute)}},
+		{at(0), integration.DeliveryStatus{Delivered: 1, Retried: 2, LastDeliveryAt: at(0)}}, // the same hour: added
+	}
+	for _, w := range writes {
+		if err := s.AddStatus(ctx, app, in.ID, w.at, w.st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.DeliveryStatuses(ctx, app, []string{in.ID}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := integration.DeliveryStatus{Delivered: 6, Retried: 3, DeadLettered: 1, Skipped: 4,
+		LastDeliveryAt: now, LastFailureAt: at(2 * time.Hour),
+		LastFailureCode: integration.FailureRejected, LastFailureMessage: "rejected"}
+	if g := got[in.ID]; !reflect.DeepEqual(g, want) {
+		t.Fatalf("status:\n got  %+v\n want %+v", g, want)
+	}
+	// An hour later the oldest counted hour leaves the window.
+	got, err = s.DeliveryStatuses(ctx, app, []string{in.ID}, now.Add(time.Hour))
+	if err != nil || got[in.ID].Delivered != 4 || got[in.ID].Retried != 2 {
+		t.Fatalf("an hour later: %+v %v", got[in.ID], err)
+	}
+	// Integrations that were not asked for are not read (or not returned).
+	if got, err := s.DeliveryStatuses(ctx, app, nil, now); err != nil || len(got) != 0 {
+		t.Fatalf("no ids: %+v %v", got, err)
+	}
+}
+
+func deliveryStatusMany(t *testing.T, s Store) {
+	app, other := appID(), appID()
+	a, b, quiet := create(t, s, app), create(t, s, app), create(t, s, app)
+	elsewhere := create(t, s, other)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, w := range []struct {
+		app, id string
+		n       int
+	}{{app, a.ID, 1}, {app, b.ID, 2}, {other, elsewhere.ID, 5}} {
+		if err := s.AddStatus(ctx, w.app, w.id, now, integration.DeliveryStatus{Delivered: w.n, LastDeliveryAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.DeliveryStatuses(ctx, app, []string{a.ID, b.ID, quiet.ID, elsewhere.ID}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[a.ID].Delivered != 1 || got[b.ID].Delivered != 2 || !got[b.ID].LastDeliveryAt.Equal(now) {
+		t.Fatalf("statuses: %+v", got)
+	}
+	// Only the ids asked for.
+	got, err = s.DeliveryStatuses(ctx, app, []string{b.ID, quiet.ID}, now)
+	if err != nil || len(got) != 1 || got[b.ID].Delivered != 2 {
+		t.Fatalf("statuses of b: %+v %v", got, err)
+	}
+	if n, err := s.Count(ctx, app); err != nil || n != 3 {
+		t.Fatalf("count with status items: %d %v", n, err)
+	}
+}
+
+func deliveryStatusRace(t *testing.T, s Store) {
+	app := appID()
+	in := create(t, s, app)
+	now := time.Now().UTC()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			errs <- s.AddStatus(ctx, app, in.ID, now, integration.DeliveryStatus{Delivered: 1, Retried: 2})
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.DeliveryStatuses(ctx, app, []string{in.ID}, now)
+	if err != nil || got[in.ID].Delivered != 8 || got[in.ID].Retried != 16 {
+		t.Fatalf("after 8 concurrent writes: %+v %v", got[in.ID], err)
 	}
 }

@@ -45,7 +45,7 @@ func apiCall(t *testing.T, h *api.Handler, method, path string, body any, header
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
 			RequestID:  "test-req",
-			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "tester", "nami_app_ids": "[" + appID + "]"}}},
+			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"sub": "tester", "nami_app_ids": "[" + appID + "]", "nami_features": "[mparticle]"}}},
 		},
 	}
 	for k, v := range headers {

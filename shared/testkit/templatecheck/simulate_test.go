@@ -142,7 +142,11 @@ func TestPolicySimulation(t *testing.T) {
 			with(ownTag, ctx{"secretsmanager:ForceDeleteWithoutRecovery": {"true"}}), false},
 		{"force delete naming a window too", api, "secretsmanager:DeleteSecret", own,
 			with(ownTag, deleteWindow("7"), ctx{"secretsmanager:ForceDeleteWithoutRecovery": {"true"}}), false},
-		{"read a value", api, "secretsmanager:GetSecretValue", own, ownTag, false},
+		// A test event reads its integration's credentials: this stack's only.
+		{"read own credentials for a test", api, "secretsmanager:GetSecretValue", own, ownTag, true},
+		{"read same prefix, other stack's tag", api, "secretsmanager:GetSecretValue", own, otherTag, false},
+		{"read untagged", api, "secretsmanager:GetSecretValue", own, noTag, false},
+		{"read another prefix's", api, "secretsmanager:GetSecretValue", otherPrefd, ownTag, false},
 		// Another stack's secrets, by prefix or by tag, and untagged ones.
 		{"stage another prefix's", api, "secretsmanager:PutSecretValue", otherPrefd, ownTag, false},
 		{"stage same prefix, other stack's tag", api, "secretsmanager:PutSecretValue", own, otherTag, false},
@@ -191,6 +195,16 @@ func TestPolicySimulation(t *testing.T) {
 		{"change the events", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable), healthUpdate("events"), false},
 		{"point at another secret", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable), healthUpdate("secret_id"), false},
 		{"an update naming no attribute", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable), nil, false},
+		// ...and the hourly delivery-status counters, still nothing else.
+		{"add to the status counters", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable),
+			healthUpdate("delivered", "retried", "dead_lettered", "skipped", "last_delivery_at", "last_failure_at",
+				"last_failure_code", "last_failure_message", "expires_at"), true},
+		{"status counters and a rename", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable),
+			healthUpdate("delivered", "name"), false},
+		{"status counters and the events", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable),
+			healthUpdate("skipped", "expires_at", "events"), false},
+		{"status counters, the whole item back", fwd, "dynamodb:UpdateItem", table(names.IntegrationsTable),
+			with(healthUpdate("delivered"), ctx{"dynamodb:ReturnValues": {"ALL_OLD"}}), false},
 		{"get an integration", fwd, "dynamodb:GetItem", table(names.IntegrationsTable), nil, false},
 		{"put an integration", fwd, "dynamodb:PutItem", table(names.IntegrationsTable), nil, false},
 		{"delete an integration", fwd, "dynamodb:DeleteItem", table(names.IntegrationsTable), nil, false},
@@ -220,10 +234,12 @@ func TestPolicySimulationWithSecretsPrefix(t *testing.T) {
 		{"read under the stack's prefix", "ForwarderRole", "secretsmanager:GetSecretValue", secretARN(dep, stack.SecretsPrefixFor(dep.stack)+"a/i"), ownTag, false},
 		{"create under the parameter's prefix", "IntegrationsRole", "secretsmanager:CreateSecret", secretARN(dep, "custom/a/i"),
 			requestTags(apiTags(dep.stack)), true},
+		{"API reads under the parameter's prefix", "IntegrationsRole", "secretsmanager:GetSecretValue", secretARN(dep, "custom/a/i"), ownTag, true},
+		{"API reads under the stack's prefix", "IntegrationsRole", "secretsmanager:GetSecretValue", secretARN(dep, stack.SecretsPrefixFor(dep.stack)+"a/i"), ownTag, false},
 	})
 }
 
-// healthTable records the one UpdateItem SetHealth sends.
+// healthTable records the one UpdateItem SetHealth (or AddStatus) sends.
 type healthTable struct {
 	integrationstore.DynamoDB
 	in *dynamodb.UpdateItemInput
@@ -399,6 +415,11 @@ func (f *iamSecrets) CreateSecret(_ context.Context, in *secretsmanager.CreateSe
 	return &secretsmanager.CreateSecretOutput{ARN: aws.String(arn), VersionId: in.ClientRequestToken}, nil
 }
 
+func (f *iamSecrets) GetSecretValue(_ context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	f.on("secretsmanager:GetSecretValue", aws.ToString(in.SecretId), nil)
+	return &secretsmanager.GetSecretValueOutput{SecretString: aws.String(`{"key":"us1-0123456789abcdef","secret":"s3cr3t"}`)}, nil
+}
+
 func (f *iamSecrets) PutSecretValue(_ context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
 	f.on("secretsmanager:PutSecretValue", aws.ToString(in.SecretId), nil)
 	return &secretsmanager.PutSecretValueOutput{VersionId: in.ClientRequestToken}, nil
@@ -452,6 +473,10 @@ func TestAPISecretCallsAreAllowed(t *testing.T) {
 	if err := store.Promote(c, ref.ARN, version); err != nil {
 		t.Fatal(err)
 	}
+	// A test event reads the credentials at the record's version, as the Forwarder does.
+	if _, err := secretstore.NewCache(sm, time.Minute).Get(c, ref.ARN, version); err != nil {
+		t.Fatal(err)
+	}
 	if err := store.ScheduleDelete(c, "app1", "i1"); err != nil {
 		t.Fatal(err)
 	}
@@ -466,9 +491,47 @@ func TestAPISecretCallsAreAllowed(t *testing.T) {
 			t.Errorf("%s on %s with %v: %s", r.action, r.resource, r.context, got)
 		}
 	}
-	for _, want := range []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:DeleteSecret"} {
+	for _, want := range []string{"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("the flow made no %s call (calls: %v)", want, actions)
 		}
+	}
+}
+
+// The Forwarder's real AddStatus calls pass the policy too: the delivery-status attributes
+// in the template cannot fall behind shared/integrationstore.
+func TestForwarderStatusWritesAreAllowed(t *testing.T) {
+	tpl := loadTemplate(t)
+	policies := rolePolicies(t, tpl, sample)
+	arn := "arn:aws:dynamodb:us-east-1:111122223333:table/" + stack.NamesFor(sample.stack).IntegrationsTable
+	at := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name string
+		st   integration.DeliveryStatus
+	}{
+		{"counts only", integration.DeliveryStatus{Retried: 1}},
+		{"a delivery", integration.DeliveryStatus{Delivered: 2, LastDeliveryAt: at}},
+		{"a failure", integration.DeliveryStatus{DeadLettered: 1, Skipped: 1, LastFailureAt: at,
+			LastFailureCode: integration.FailureRejected, LastFailureMessage: "refused"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := &healthTable{}
+			store := integrationstore.New(db, stack.NamesFor(sample.stack).IntegrationsTable)
+			if err := store.AddStatus(context.Background(), "app1", "i1", at, tc.st); err != nil {
+				t.Fatal(err)
+			}
+			if db.in == nil {
+				t.Fatal("AddStatus sent no UpdateItem")
+			}
+			c := updateContext(t, db.in)
+			got, err := evaluate(policies["ForwarderRole"], request{action: "dynamodb:UpdateItem", resource: arn, context: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != allowed {
+				t.Errorf("AddStatus's UpdateItem (%v) is %s", c, got)
+			}
+		})
 	}
 }

@@ -459,6 +459,14 @@ var secretsPrefixExpr = map[string]any{"Fn::If": []any{
 // secretsPrefixExpr rather than a !Ref.
 const secretsPrefixVar = "(secrets prefix)"
 
+// entitlementClaimVar marks the variable that must be entitlementClaimExpr: the parameter,
+// or "none" (gating off) when it is empty, since shared/app gates when the variable is unset.
+const entitlementClaimVar = "(entitlement claim)"
+
+var entitlementClaimExpr = map[string]any{"Fn::If": []any{
+	"HasEntitlementClaim", map[string]any{"Ref": "EntitlementClaim"}, "none",
+}}
+
 func TestEnvironmentVariables(t *testing.T) {
 	tpl := loadTemplate(t)
 	// Each variable and what it must be a !Ref of (a resource, a parameter or a pseudo
@@ -490,6 +498,9 @@ func TestEnvironmentVariables(t *testing.T) {
 			stack.EnvAppCredentialWritesPerMinute: "AppCredentialWritesPerMinute",
 			stack.EnvAdminScope:                   "AdminScope",
 			stack.EnvAdminClientID:                "AdminClientId",
+			stack.EnvEntitlementClaim:             entitlementClaimVar,
+			stack.EnvEntitlementFeature:           "EntitlementFeature",
+			stack.EnvMParticleBaseURL:             "MParticleBaseURL",
 			"LOG_LEVEL":                           "LogLevel",
 			"AWS_ENDPOINT_URL":                    "",
 		}},
@@ -512,6 +523,12 @@ func TestEnvironmentVariables(t *testing.T) {
 					// Declared empty, for sam local invoke's --env-vars to fill in.
 					if v != "" {
 						t.Errorf("%s = %v, want the empty string", name, v)
+					}
+					continue
+				}
+				if target == entitlementClaimVar {
+					if !reflect.DeepEqual(v, entitlementClaimExpr) {
+						t.Errorf("%s = %v, want %v", name, v, entitlementClaimExpr)
 					}
 					continue
 				}
@@ -737,8 +754,12 @@ func TestSecretsArePrefixScoped(t *testing.T) {
 			t.Errorf("ForwarderRole may only read secrets, has %s", a)
 		}
 	}
-	if slices.Contains(granted["IntegrationsRole"], "secretsmanager:GetSecretValue") {
-		t.Error("IntegrationsRole must not read secret values: the API never returns them")
+	// The API reads a value only to send a test event with it (never to return it); it
+	// writes none it reads: every other grant is a write or a describe.
+	for _, a := range granted["IntegrationsRole"] {
+		if strings.HasPrefix(a, "secretsmanager:Get") && a != "secretsmanager:GetSecretValue" {
+			t.Errorf("IntegrationsRole has %s", a)
+		}
 	}
 }
 

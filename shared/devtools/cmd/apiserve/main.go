@@ -55,6 +55,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/testkit/apifuzz"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
+	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
 )
 
 type options struct {
@@ -127,7 +128,16 @@ func run(ctx context.Context, o options) error {
 	// Control Center does, and at the deployed limits nearly every write it sent would be
 	// answered 429 or 409 (integration_limit) before reaching the code it is meant to probe.
 	// The shared/api tests hold those answers to the spec.
+	// Test events go to a local contract server, never to mParticle; it knows no key, so
+	// each is credentials_refused.
+	mp := mpserver.New(mpserver.Options{})
+	mpURL, err := mp.Start("127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer mp.Close()
 	env := map[string]string{
+		stack.EnvMParticleBaseURL:             mpURL + mpserver.PartnerPrefix,
 		"INTEGRATIONS_TABLE":                  out.Names.IntegrationsTable,
 		stack.EnvSecretsPrefix:                stack.SecretsPrefix,
 		stack.EnvStackName:                    stackName,

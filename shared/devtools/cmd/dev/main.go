@@ -156,8 +156,12 @@ func token(root string, args []string) error {
 	app := fs.String("app", os.Getenv("APP_ID"), "app id the token grants (comma-separated for several)")
 	ttl := fs.Duration("ttl", 12*time.Hour, "lifetime")
 	admin := fs.Bool("admin", false, "an operator's access token, granting every app (the local stack's admin client and scope)")
+	noPlan := fs.Bool("no-plan", false, "a customer whose plan lacks the mParticle integration: creating or enabling one is refused (403 plan_required)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *admin && *noPlan {
+		return errors.New("-no-plan is for a customer's token, not an operator's (-admin)")
 	}
 	if *app == "" && !*admin {
 		return errors.New("say which app: make dev-token APP_ID=<app id> (or ADMIN=1 for every app)")
@@ -169,6 +173,8 @@ func token(root string, args []string) error {
 	var tok string
 	if *admin {
 		tok, err = devauth.IssueDevAdminToken(key, *ttl)
+	} else if *noPlan {
+		tok, err = devauth.IssueDevTokenWithoutPlan(key, auth.ParseList(*app), *ttl)
 	} else {
 		tok, err = devauth.IssueDevToken(key, auth.ParseList(*app), *ttl)
 	}
