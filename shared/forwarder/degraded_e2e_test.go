@@ -75,18 +75,8 @@ func newDegradeRig(t *testing.T) *degradeRig {
 	store := integrationstore.New(dynamodb.NewFromConfig(cfg), out.Names.IntegrationsTable)
 	sm := secretsmanager.NewFromConfig(cfg)
 	put := func(in integration.Integration, key, secret string) {
-		id, err := integrationstore.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.ID, in.AppID, in.SecretID = id, dgApp, "nami-mparticle/"+dgApp+"/"+id
-		body, _ := json.Marshal(map[string]string{"key": key, "secret": secret})
-		if _, err := sm.CreateSecret(r.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(in.SecretID), SecretString: aws.String(string(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Create(r.ctx, &in); err != nil {
-			t.Fatal(err)
-		}
+		in.AppID = dgApp
+		seedIntegration(t, store, sm, in, key, secret)
 	}
 	put(integration.Integration{Name: "iOS", Enabled: true, Scope: integration.ScopePlatform, AppPlatformID: dgIOS,
 		Platform: "ios", CustomerIDSource: integration.CustomerIDExternal, Events: event.AllTypes}, dgIOSKey, dgIOSSecret)

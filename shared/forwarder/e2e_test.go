@@ -3,7 +3,6 @@ package forwarder_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -59,20 +58,8 @@ func TestForwarderOnLocalStack(t *testing.T) {
 	sm := secretsmanager.NewFromConfig(cfg)
 	put := func(in integration.Integration, key, secret string) integration.Integration {
 		t.Helper()
-		id, err := integrationstore.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		in.ID, in.AppID = id, appID
-		in.SecretID = "nami-mparticle/" + appID + "/" + id
-		body, _ := json.Marshal(map[string]string{"key": key, "secret": secret})
-		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(in.SecretID), SecretString: aws.String(string(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Create(ctx, &in); err != nil {
-			t.Fatal(err)
-		}
-		return in
+		in.AppID = appID
+		return seedIntegration(t, store, sm, in, key, secret)
 	}
 	ios := put(integration.Integration{Name: "iOS", Enabled: true, Scope: integration.ScopePlatform, AppPlatformID: iosPlatform,
 		Platform: "ios", Pod: "US1", CustomerIDSource: integration.CustomerIDExternal, Events: event.AllTypes}, iosKey, iosSecret)

@@ -3,7 +3,6 @@ package forwarder_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,21 +90,9 @@ func newEndpointRig(t *testing.T) *endpointRig {
 func (r *endpointRig) feed(app, appPlatformID, pod, name, key, secret string) integration.Integration {
 	r.t.Helper()
 	r.mp.AddFeed(key, secret, name)
-	id, err := integrationstore.NewID()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	in := integration.Integration{ID: id, AppID: app, Name: name, Enabled: true, Scope: integration.ScopePlatform,
-		AppPlatformID: appPlatformID, Platform: "ios", Pod: pod, CustomerIDSource: integration.CustomerIDNamiUser,
-		Events: event.AllTypes, SecretID: "nami-mparticle/" + app + "/" + id}
-	body, _ := json.Marshal(map[string]string{"key": key, "secret": secret})
-	if _, err := r.sm.CreateSecret(r.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(in.SecretID), SecretString: aws.String(string(body))}); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := r.store.Create(r.ctx, &in); err != nil {
-		r.t.Fatal(err)
-	}
-	return in
+	return seedIntegration(r.t, r.store, r.sm, integration.Integration{AppID: app, Name: name, Enabled: true,
+		Scope: integration.ScopePlatform, AppPlatformID: appPlatformID, Platform: "ios", Pod: pod,
+		CustomerIDSource: integration.CustomerIDNamiUser, Events: event.AllTypes}, key, secret)
 }
 
 // body is the purchased sample event of app's platform, with its own id, at occurredAt.

@@ -3,7 +3,6 @@ package forwarder_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -90,24 +89,11 @@ func TestDeliveryStatusOfAMixedBatch(t *testing.T) {
 	sm := secretsmanager.NewFromConfig(cfg)
 	put := func(name string, policy integration.MissingIDPolicy, types ...event.Type) integration.Integration {
 		t.Helper()
-		id, err := integrationstore.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
 		key, secret := name+"-key", name+"-secret"
 		mp.AddFeed(key, secret, name, mpserver.WithPlatform("iOS"))
-		in := integration.Integration{ID: id, AppID: appID, Name: name, Enabled: true,
+		return seedIntegration(t, store, sm, integration.Integration{AppID: appID, Name: name, Enabled: true,
 			Scope: integration.ScopePlatform, AppPlatformID: platform, Platform: "ios",
-			CustomerIDSource: integration.CustomerIDExternal, MissingCustomerID: policy, Events: types,
-			SecretID: "nami-mparticle/" + appID + "/" + id}
-		body, _ := json.Marshal(map[string]string{"key": key, "secret": secret})
-		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(in.SecretID), SecretString: aws.String(string(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.Create(ctx, &in); err != nil {
-			t.Fatal(err)
-		}
-		return in
+			CustomerIDSource: integration.CustomerIDExternal, MissingCustomerID: policy, Events: types}, key, secret)
 	}
 	good := put("good", integration.MissingIDSkip, event.SubscriptionPurchased, event.SubscriptionRenewed)
 	flaky := put("flaky", integration.MissingIDSend, event.SubscriptionCancelled)

@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/namiml/mparticle-bridge/shared/app"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
@@ -21,9 +14,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
-	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
@@ -98,34 +89,7 @@ func body(t *testing.T, typ event.Type, platformID string) string {
 // the Forwarder routes by (scope, enabled, selected events, customer id source), and a
 // secret rotated through the API is what the Forwarder sends with.
 func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
-	cfg := testenv.Config(t)
 	ctx := context.Background()
-	out, err := devstack.Provision(ctx, cfg, fmt.Sprintf("e2e-%d", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
-		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
-		"DLQ_URL":            out.DLQURL,
-		"SECRETS_PREFIX":     fmt.Sprintf("nami-mparticle-e2e-%d/", time.Now().UnixNano()),
-		// Long caches: after rotation the forwarder still holds the old secret version, so
-		// the new credentials can only be found through the 403 → fresh read path.
-		"INTEGRATIONS_CACHE_TTL": "1h",
-		"CREDENTIALS_CACHE_TTL":  "1h",
-		// This test writes more credentials to one app in a minute than the API's default
-		// per-app limit allows (5): its feeds, a broken one, a rotation.
-		"APP_CREDENTIAL_WRITES_PER_MINUTE": "100",
-	}
-	getenv := func(k string) string { return env[k] }
-	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	apiH, err := app.NewIntegrations(cfg, getenv, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	mp := mpserver.New(mpserver.Options{})
 	feeds := map[string][2]string{ // name -> key, secret
 		"ios":      {"ios-key-0001", "ios-secret-0001"},
 		"android":  {"and-key-0002", "and-secret-0002"},
@@ -133,16 +97,12 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 		"disabled": {"off-key-0004", "off-secret-0004"},
 		"renewals": {"ren-key-0005", "ren-secret-0005"},
 	}
-	for name, ks := range feeds {
-		mp.AddFeed(ks[0], ks[1], name)
-	}
-	srv := httptest.NewServer(mp)
-	defer srv.Close()
-	env["MPARTICLE_BASE_URL"] = srv.URL + mpserver.PartnerPrefix
-
-	creds := func(name string) map[string]string {
-		return map[string]string{"key": feeds[name][0], "secret": feeds[name][1]}
-	}
+	st := newLocalStack(t, "e2e", feeds, map[string]string{
+		// This test writes more credentials to one app in a minute than the API's default
+		// per-app limit allows (5): its feeds, a broken one, a rotation.
+		"APP_CREDENTIAL_WRITES_PER_MINUTE": "100",
+	})
+	apiH, mp, logs, creds := st.api, st.mp, &st.logs, st.creds
 	create := func(name string, extra map[string]any) string {
 		body := map[string]any{"name": name, "enabled": true, "scope": "platform", "app_platform_id": iosPlatform,
 			"platform": "ios", "events": event.AllTypes, "credentials": creds(name)}
@@ -166,24 +126,8 @@ func TestIntegrationsConfiguredThroughAPIReceiveEvents(t *testing.T) {
 	brokenID := createIntegration(t, apiH, map[string]any{"name": "broken", "enabled": true, "scope": "platform",
 		"app_platform_id": tvPlatform, "platform": "apple_tv", "events": event.AllTypes,
 		"credentials": map[string]string{"key": "unknown-key-9", "secret": "unknown-secret-9"}})
-	fwd, err := app.NewForwarder(ctx, cfg, getenv, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(bodies ...string) {
-		t.Helper()
-		var in events.SQSEvent
-		for i, b := range bodies {
-			in.Records = append(in.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i), Body: b,
-				Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
-		}
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		resp, err := fwd.Handle(cctx, in)
-		if err != nil || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("handle: err=%v failures=%v\n%s", err, resp.BatchItemFailures, logs.String())
-		}
-	}
+	fwd := st.forwarder()
+	send := func(bodies ...string) { t.Helper(); st.send(fwd, bodies...) }
 	iosPurchase, iosPurchaseBody := sample(t, event.SubscriptionPurchased, iosPlatform)
 	impression, impressionBody := sample(t, event.DeviceImpression, iosPlatform)
 	send(iosPurchaseBody, body(t, event.SubscriptionPurchased, andPlatform), impressionBody)

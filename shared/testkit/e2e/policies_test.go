@@ -3,17 +3,11 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/app"
@@ -22,9 +16,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 	"github.com/namiml/mparticle-bridge/shared/mparticle"
 	"github.com/namiml/mparticle-bridge/shared/stack"
-	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
-	"github.com/namiml/mparticle-bridge/shared/testkit/testenv"
 	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
@@ -32,34 +24,6 @@ import (
 // the Integrations API decide what the Forwarder sends, end to end on moto and the contract
 // server. Each integration has its own app platform, so each receives only its own events.
 func TestDeliveryPoliciesThroughAPI(t *testing.T) {
-	cfg := testenv.Config(t)
-	ctx := context.Background()
-	out, err := devstack.Provision(ctx, cfg, fmt.Sprintf("e2e-pol-%d", time.Now().UnixNano()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{
-		"INTEGRATIONS_TABLE": out.Names.IntegrationsTable,
-		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
-		"DLQ_URL":            out.DLQURL,
-		"SECRETS_PREFIX":     fmt.Sprintf("nami-mparticle-e2e-pol-%d/", time.Now().UnixNano()),
-		// Long caches: a rotated sandbox secret is found only through the refused → fresh
-		// read path, as for the main one.
-		"INTEGRATIONS_CACHE_TTL":           "1h",
-		"CREDENTIALS_CACHE_TTL":            "1h",
-		"APP_CREDENTIAL_WRITES_PER_MINUTE": "100",
-	}
-	// Plan gating is not what this test is about: off, so apiCall's caller may create.
-	env[stack.EnvEntitlementClaim] = "none"
-	getenv := func(k string) string { return env[k] }
-	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	apiH, err := app.NewIntegrations(cfg, getenv, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	mp := mpserver.New(mpserver.Options{})
 	feeds := map[string][2]string{ // feed name -> key, secret
 		"development": {"dev-key-0001", "dev-secret-0001"},
 		"drop":        {"drp-key-0002", "drp-secret-0002"},
@@ -69,16 +33,12 @@ func TestDeliveryPoliciesThroughAPI(t *testing.T) {
 		"skip":        {"skp-key-0006", "skp-secret-0006"},
 		"sandbox2":    {"sbx-key-0007", "sbx-secret-0007"}, // the rotated sandbox credentials
 	}
-	for name, ks := range feeds {
-		mp.AddFeed(ks[0], ks[1], name)
-	}
-	srv := httptest.NewServer(mp)
-	defer srv.Close()
-	env["MPARTICLE_BASE_URL"] = srv.URL + mpserver.PartnerPrefix
-
-	creds := func(name string) map[string]string {
-		return map[string]string{"key": feeds[name][0], "secret": feeds[name][1]}
-	}
+	st := newLocalStack(t, "e2e-pol", feeds, map[string]string{
+		"APP_CREDENTIAL_WRITES_PER_MINUTE": "100",
+		// Plan gating is not what this test is about: off, so apiCall's caller may create.
+		stack.EnvEntitlementClaim: "none",
+	})
+	apiH, mp, logs, creds := st.api, st.mp, &st.logs, st.creds
 	platformOf := map[string]string{}
 	ids := map[string]string{}
 	create := func(name string, extra map[string]any) {
@@ -97,24 +57,8 @@ func TestDeliveryPoliciesThroughAPI(t *testing.T) {
 	create("skip", map[string]any{"missing_customer_id": "skip"})
 
 	var emf bytes.Buffer
-	fwd, err := app.NewForwarder(ctx, cfg, getenv, log, app.WithMetrics(metrics.New(&emf, app.MetricsNamespace)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(bodies ...string) {
-		t.Helper()
-		var in events.SQSEvent
-		for i, b := range bodies {
-			in.Records = append(in.Records, events.SQSMessage{MessageId: fmt.Sprint("m", i), Body: b,
-				Attributes: map[string]string{"ApproximateReceiveCount": "1"}})
-		}
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		resp, err := fwd.Handle(cctx, in)
-		if err != nil || len(resp.BatchItemFailures) != 0 {
-			t.Fatalf("handle: err=%v failures=%v", err, resp.BatchItemFailures)
-		}
-	}
+	fwd := st.forwarder(app.WithMetrics(metrics.New(&emf, app.MetricsNamespace)))
+	send := func(bodies ...string) { t.Helper(); st.send(fwd, bodies...) }
 	// mk is a purchase for the named integration's platform: from the sandbox store (an
 	// environment development event) or not, with or without the External ID.
 	mk := func(name string, sandbox, withExternalID bool) (string, string) {
