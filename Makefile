@@ -27,6 +27,7 @@ STATICCHECK_VERSION := v0.8.2
 PIP_INSTALL := pip install --quiet --require-hashes --no-deps --only-binary=:all:
 TOOLS_REQUIREMENTS := requirements/tools.txt
 FUZZ_REQUIREMENTS  := requirements/fuzz.txt
+BROWSER_REQUIREMENTS := requirements/browser.txt
 
 # The stamp names a checksum of the requirements, so changing a pin reinstalls instead of
 # reusing a stale venv (a checksum, not a timestamp: a restored .venv can look newer).
@@ -133,7 +134,7 @@ vulncheck: $(VULNDB_STAMP)
 lint: fmt-check vet staticcheck template-lint vulncheck
 
 ## gotest: the Go tests, with the race detector and no cached results.
-gotest: $(STAMP)
+gotest: $(STAMP) browser-deps
 	go test -race -count=1 ./...
 
 ## test-short: the fast tier: go test -short, which skips what needs moto, the Lambda emulator, .venv or the soak.
@@ -167,6 +168,39 @@ clean:
 clean-all: clean
 	rm -rf $(VENV)
 
+# --- console browser tests (issue 14) ---
+# shared/testkit/browser runs pytest + Playwright (requirements/browser.txt, installed into
+# .venv beside the tools) driving Debian's Chromium against the local stack; `make gotest`
+# runs it with every other test. Playwright cannot download its own browsers here, so the
+# tests launch CHROMIUM, which browser-deps installs with apt-get when it is missing (as root).
+export CHROMIUM ?= /usr/bin/chromium
+BROWSER_STAMP := $(VENV)/.installed-browser-$(call checksum,$(BROWSER_REQUIREMENTS))
+
+.PHONY: browser-deps test-browser
+
+# After $(STAMP): its recipe deletes .venv, and with it this stamp.
+$(BROWSER_STAMP): $(STAMP)
+	rm -f $(VENV)/.installed-browser-*
+	$(VENV)/bin/$(PIP_INSTALL) -r $(BROWSER_REQUIREMENTS)
+	$(VENV)/bin/pip check
+	touch $@
+
+## browser-deps: Chromium (Debian's chromium, apt-get when missing) and Playwright, axe-core and pytest (pinned) in .venv.
+browser-deps: $(BROWSER_STAMP)
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$(CHROMIUM)" != /usr/bin/chromium ]; then echo "CHROMIUM=$(CHROMIUM) is not an executable"; exit 1; fi; \
+	  if [ "$$(id -u)" != 0 ]; then echo "Chromium is missing: run as root, or: sudo apt-get install chromium"; exit 1; fi; \
+	  echo "browser-deps: installing Debian's chromium"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends chromium fonts-liberation || \
+	    { apt-get update -q && apt-get install -y -q --no-install-recommends chromium fonts-liberation; }; \
+	fi
+	@echo "browser-deps: $$("$(CHROMIUM)" --version 2>/dev/null) ($(CHROMIUM))"
+
+## test-browser: only the console's browser tests (screenshots in .artifacts/console/).
+test-browser: $(STAMP) browser-deps
+	go test -race -count=1 -v -run . ./shared/testkit/browser/
+
 # --- local development (see shared/devtools) ---
 # Ports and knobs (environment): LOCAL_AWS_PORT=4566 API_PORT=3000 MPARTICLE_PORT=9999,
 # MPARTICLE_BASE_URL (a real or other mParticle endpoint instead of the built-in one),
@@ -193,7 +227,7 @@ rie: $(RIE_STAMP)
 $(DEV_TOOL): $(GO_FILES) go.mod go.sum
 	@go build -o $(DEV_TOOL) ./shared/devtools/cmd/dev
 
-## dev: run the whole product locally (moto, Integrations API, Forwarder, mParticle stand-in).
+## dev: run the whole product locally (moto, Integrations API and its console, Forwarder, mParticle stand-in).
 dev: $(STAMP) $(DEV_TOOL)
 	@$(DEV_TOOL) up
 
@@ -221,11 +255,15 @@ invoke: $(STAMP) $(RIE_STAMP) $(DEV_TOOL)
 events:
 	go run ./shared/devtools/cmd/genevents
 
-# --- benchmarks (issue 6) ---
-# `make bench` runs every benchmark (bench/run.sh): Go benchmarks, invocation costs, peak
-# RSS, the side-by-side with the official mParticle Node SDK (npm `mparticle`, pinned in
-# bench/package-lock.json), cold start under aws-lambda-rie and bootstrap sizes. It prints
-# one markdown table and saves bench/results/latest.txt (benchstat format) and latest.md.
+# --- benchmarks (issues 6 and 12) ---
+# `make bench` runs every benchmark (bench/run.sh): the Go benchmarks against their floor
+# (json.Valid + the client's encoder), invocation costs per delivery-record policy, the
+# per-stage CPU profile of an invocation, GOMAXPROCS=1 against the default under Lambda's
+# CPU shares (cgroup quotas: run as root), peak RSS, the side-by-side with the official
+# mParticle Node SDK (npm `mparticle`, pinned in bench/package-lock.json), cold start under
+# aws-lambda-rie against a hello-world function, and bootstrap sizes. It prints the targets
+# table, saves bench/results/latest.txt (benchstat format) and latest.md, and rewrites the
+# figures in bench/README.md and the summary in README.md.
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 BENCHSTAT         := .bin/benchstat
 BENCHSTAT_STAMP   := .bin/.benchstat-$(BENCHSTAT_VERSION)
@@ -244,7 +282,7 @@ $(BENCH_NODE_STAMP): bench/package.json bench/package-lock.json
 ## bench-deps: install what `make bench` needs (moto, aws-lambda-rie, benchstat, the Node SDK).
 bench-deps: $(STAMP) $(RIE_STAMP) $(BENCHSTAT_STAMP) $(BENCH_NODE_STAMP)
 
-## bench: run the benchmarks of issue 6; figures in bench/results/latest.{txt,md} and bench/README.md.
+## bench: run the benchmarks of issues 6 and 12; figures in bench/results/latest.{txt,md}, bench/README.md and README.md.
 bench: bench-deps
 	BIN=.bin RIE=.bin/aws-lambda-rie MOTO_SERVER=$(MOTO_SERVER) bash bench/run.sh
 
@@ -267,6 +305,8 @@ API_FUZZ_SEED    ?= 1
 SOAK_EVENTS      ?= 20000
 SOAK_SEED        ?= 1
 SOAK_OUTAGE      ?= 60s
+# The forwarder's delivery-record policy for the soak (retries, all, off); POLICY= works too.
+SOAK_POLICY      ?= $(or $(POLICY),retries)
 
 .PHONY: fuzz fuzz-api ci-fuzz soak
 
@@ -300,6 +340,6 @@ ci-fuzz:
 	$(MAKE) fuzz FUZZTIME=10s
 	$(MAKE) fuzz-api
 
-## soak: the full soak test (SOAK_EVENTS messages under injected faults and an outage; several minutes).
+## soak: the full soak test (SOAK_EVENTS messages under faults and an outage; several minutes); SOAK_POLICY=all|off for another record policy.
 soak: $(STAMP)
-	go run ./shared/devtools/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED) -outage $(SOAK_OUTAGE)
+	go run ./shared/devtools/cmd/soak -events $(SOAK_EVENTS) -seed $(SOAK_SEED) -outage $(SOAK_OUTAGE) -records $(SOAK_POLICY)

@@ -7,23 +7,22 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
-
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 )
 
 func main() {
 	ctx := context.Background()
 	log := logging.New(os.Stdout, os.Getenv("LOG_LEVEL"))
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := app.LambdaAWSConfig(os.Getenv)
 	if err != nil {
 		log.Error("load aws config", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h, err := app.NewForwarder(ctx, awsCfg, os.Getenv, log)
+	h, err := forwarderapp.New(ctx, awsCfg, os.Getenv, log)
 	if err != nil {
 		log.Error("configure forwarder", slog.String("error", err.Error()))
 		os.Exit(1)

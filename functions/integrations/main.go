@@ -1,6 +1,7 @@
 // Command integrations is the Integrations API Lambda: API Gateway HTTP API (JWT authorizer)
 // events in, shared/api behind them. It only wires things together. Configuration comes
-// from the environment: INTEGRATIONS_TABLE (required), SECRETS_PREFIX, LOG_LEVEL.
+// from the environment: INTEGRATIONS_TABLE (required), SECRETS_PREFIX, LOG_LEVEL, and the
+// console's CONSOLE_* (it is served at /console when CONSOLE_CLIENT_ID is set).
 package main
 
 import (
@@ -8,11 +9,10 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
-
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 
+	"github.com/namiml/mparticle-bridge/shared/app/integrationsapp"
 	"github.com/namiml/mparticle-bridge/shared/logging"
 )
 
@@ -23,10 +23,10 @@ func main() {
 		log.Error("load aws config", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	h, err := app.NewIntegrations(awsCfg, os.Getenv, log)
+	h, err := integrationsapp.NewFunction(awsCfg, os.Getenv, log)
 	if err != nil {
 		log.Error("configure integrations api", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h)
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/integrationsapp"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/integrationstore"
@@ -60,7 +60,7 @@ type env struct {
 	ddb      *dynamodb.Client
 	sm       *secretsmanager.Client
 	prefix   string
-	logs     *syncBuffer
+	logs     *testenv.SyncBuffer
 	srv      *httptest.Server
 	verifier *devauth.Verifier
 
@@ -68,27 +68,10 @@ type env struct {
 	secrets []string // credential strings that must never be echoed
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testStack is the stack name the handler runs as (the tag of the secrets it creates).
 const testStack = "apitest"
 
-// newEnv builds the handler as the Lambda does (app.NewIntegrations) over the package's moto
+// newEnv builds the handler as the Lambda does (integrationsapp.New) over the package's moto
 // stack. Each option adjusts the AWS config of the handler's clients only (the test's own
 // clients, which check the outcome, are left alone), e.g. to inject faults. The per-app
 // limits are far above what a test does, and admin access is on for the local operators'
@@ -109,7 +92,7 @@ func newEnvWith(t *testing.T, settings map[string]string, opts ...func(*aws.Conf
 		t.Fatalf("provision: %v", stackErr)
 	}
 	e := &env{t: t, ddb: dynamodb.NewFromConfig(cfg), sm: secretsmanager.NewFromConfig(cfg),
-		prefix: "apitest-" + uuid.NewString()[:8] + "/", logs: &syncBuffer{}}
+		prefix: "apitest-" + uuid.NewString()[:8] + "/", logs: &testenv.SyncBuffer{}}
 	handlerCfg := cfg.Copy()
 	handlerCfg.APIOptions = slices.Clone(cfg.APIOptions)
 	for _, o := range opts {
@@ -129,7 +112,7 @@ func newEnvWith(t *testing.T, settings map[string]string, opts ...func(*aws.Conf
 	}
 	maps.Copy(env, settings)
 	var err error
-	if e.h, err = app.NewIntegrations(handlerCfg, func(k string) string { return env[k] }, log); err != nil {
+	if e.h, err = integrationsapp.New(handlerCfg, func(k string) string { return env[k] }, log); err != nil {
 		t.Fatal(err)
 	}
 	if e.verifier, err = devauth.NewDevVerifier(devKey); err != nil {

@@ -1,6 +1,6 @@
-// Package app composes the two Lambda functions from their environment: it reads the settings
-// the template sets, builds the AWS adapters, and hands them to the domain packages
-// (forwarder; controlcenter behind api), fitting the adapters to the ports those packages
-// declare. The functions' mains, the local dev server and the soak all build their
-// handlers here, so what runs locally is wired exactly as what is deployed.
+// Package app holds what the two functions' composition roots share: the AWS configuration
+// a function builds from the environment Lambda sets (LambdaAWSConfig). The roots
+// themselves are its subpackages, one per function so that each binary links only what it
+// runs: forwarderapp (the Forwarder) and integrationsapp (the Integrations API and its
+// console).
 package app

@@ -178,7 +178,7 @@ func testBatch(at time.Time) mparticle.Batch {
 	return mparticle.Batch{
 		Environment:       mparticle.EnvDevelopment,
 		UserIdentities:    &mparticle.UserIdentities{CustomerID: TestUserID},
-		PartnerIdentities: map[string]string{"namiml_user_id": TestUserID},
+		PartnerIdentities: mparticle.Attributes{{Key: "namiml_user_id", Value: TestUserID}},
 		Events: []mparticle.Event{{EventType: mparticle.EventTypeCustom, Data: mparticle.EventData{
 			TimestampUnixtimeMS: at.UnixMilli(),
 			SourceMessageID:     uuid.NewString(),

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -97,18 +97,28 @@ func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
 
 func invalid(field, reason string) *InvalidError { return &InvalidError{Field: field, Reason: reason} }
 
-// raw is one member's JSON value as it appears in the body, unparsed: nil when the member is
+// raw is one member's JSON value as it appears in the body, unparsed: "" when the member is
 // absent. Reading every member this way lets one wrong JSON type degrade its own field
-// instead of failing the whole decode, as encoding/json's typed decoding would. It points
-// into the body and is only read before Decode returns.
-type raw []byte
+// instead of failing the whole decode, as encoding/json's typed decoding would. Its text is a
+// substring of the decoder's copy of the body, so a string value without escapes is read
+// without copying.
+type raw struct {
+	text  string
+	flags uint8 // of a string: strEscaped, strNonASCII
+}
+
+// v returns the value of member i, as the pass recorded it.
+func (d *decoder) v(i int) raw {
+	sp := d.p.w[i]
+	return raw{text: d.p.s[sp.start:sp.end], flags: sp.flags}
+}
 
 // null reports whether the member is absent or JSON null: both mean "not sent".
-func (r raw) null() bool { return len(r) == 0 || string(r) == "null" }
+func (r raw) null() bool { return r.text == "" || r.text == "null" }
 
 // kind names the JSON type of a present value, for error texts (never the value itself).
 func (r raw) kind() string {
-	switch r[0] {
+	switch r.text[0] {
 	case '"':
 		return "string"
 	case '{':
@@ -123,99 +133,72 @@ func (r raw) kind() string {
 	return "number"
 }
 
-// str returns the value of a JSON string.
+// str returns the value of a JSON string, as encoding/json would decode it.
 func (r raw) str() (string, bool) {
-	if len(r) < 2 || r[0] != '"' {
+	if len(r.text) < 2 || r.text[0] != '"' {
 		return "", false
 	}
-	inner := r[1 : len(r)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
+	inner := r.text[1 : len(r.text)-1]
+	if r.flags == 0 || r.flags == strNonASCII && utf8.ValidString(inner) {
+		return inner, true
 	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		return "", false
+	return unquote(inner), true
+}
+
+// unquote decodes the contents of a valid JSON string as encoding/json does: escapes
+// resolved, a surrogate pair joined, and a lone surrogate or a byte of invalid UTF-8
+// replaced by U+FFFD.
+func unquote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\':
+			var e byte
+			switch s[i+1] {
+			case 'b':
+				e = '\b'
+			case 'f':
+				e = '\f'
+			case 'n':
+				e = '\n'
+			case 'r':
+				e = '\r'
+			case 't':
+				e = '\t'
+			case 'u':
+				r := hex4(s[i+2 : i+6])
+				i += 6
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						r2 = hex4(s[i+2 : i+6])
+					}
+					if pair := utf16.DecodeRune(r, r2); pair != utf8.RuneError {
+						r = pair
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b.WriteRune(r)
+				continue
+			default: // '"', '\\', '/'
+				e = s[i+1]
+			}
+			b.WriteByte(e)
+			i += 2
+		case c < utf8.RuneSelf:
+			b.WriteByte(c)
+			i++
+		default:
+			r, n := utf8.DecodeRuneInString(s[i:])
+			b.WriteRune(r) // utf8.RuneError for each byte of an invalid sequence
+			i += n
+		}
 	}
-	return s, true
-}
-
-type wireEvent struct {
-	ID            raw
-	Type          raw
-	OccurredAt    raw
-	AppID         raw
-	AppPlatformID raw
-	Platform      raw
-	Store         raw
-	AppEnv        raw
-	User          raw
-	Device        raw
-	Impression    raw
-	Transaction   raw
-	Subscription  raw
-}
-
-type wireUser struct {
-	ID                 raw
-	ExternalID         raw
-	ActiveEntitlements raw
-	ActiveSKUs         raw
-	DeviceIDs          raw
-	DevicePlatforms    raw
-	FormerSubscriber   raw
-	InGracePeriod      raw
-	InTrialPeriod      raw
-	InIntroOfferPeriod raw
-}
-
-type wireDevice struct {
-	ID         raw
-	IDFV       raw
-	IDFA       raw
-	GAID       raw
-	AndroidID  raw
-	OSVersion  raw
-	Model      raw
-	Locale     raw
-	AppVersion raw
-	Country    raw
-	IP         raw
-}
-
-type wireImpression struct {
-	ID                 raw
-	PaywallID          raw
-	DeveloperPaywallID raw
-	Name               raw
-	ControllerName     raw
-	CTAType            raw
-	Initiator          raw
-}
-
-type wireTransaction struct {
-	ID                        raw
-	OriginalTransactionID     raw
-	SKURefID                  raw
-	SKUStoreID                raw
-	Price                     raw
-	Currency                  raw
-	Quantity                  raw
-	PurchaseEnv               raw
-	Source                    raw
-	SubscriptionInterval      raw
-	SubscriptionIntervalCount raw
-	ImpressionID              raw
-	Locale                    raw
-}
-
-type wireSubscription struct {
-	SKURefID              raw
-	EntitlementRefID      raw
-	OriginalTransactionID raw
-	PurchaseEnv           raw
-	ExpiresAt             raw
-	Price                 raw
-	Currency              raw
+	return b.String()
 }
 
 // Decode parses one SQS message body. It returns an *InvalidError only when the event cannot
@@ -232,110 +215,162 @@ type wireSubscription struct {
 // (subscription, transaction, impression) is not degraded: its attributes are simply absent.
 // null means the same as an absent member. Defaults are applied (app_env production, quantity
 // 1, timestamps in UTC).
+//
+// Members are matched as encoding/json matches them (exactly, else in any ASCII case; the last
+// of repeated members wins) and strings read as it reads them. The body is read in one pass
+// that also validates it as json.Valid would (see scan.go); the event and everything it
+// points to take two allocations besides escaped strings and long user lists (one with
+// DecodeString, which need not copy the body).
 func Decode(body []byte) (*Event, error) {
 	if len(body) > MaxBodyBytes {
-		return nil, invalid("", "body exceeds "+strconv.Itoa(MaxBodyBytes)+" bytes")
+		return nil, tooLarge()
+	}
+	// Every value the event keeps is a substring of this one copy, so strings without
+	// escapes cost no allocation of their own.
+	return decode(string(body))
+}
+
+// DecodeString is Decode for a body held as a string, as an SQS message's Body is. A Go
+// string cannot change, so the event's strings are substrings of body itself: unlike Decode,
+// it copies nothing (and the event keeps body alive, as Decode's keeps its copy).
+func DecodeString(body string) (*Event, error) {
+	if len(body) > MaxBodyBytes {
+		return nil, tooLarge()
 	}
 	return decode(body)
 }
 
-// decode is Decode without the size limit (tests re-decode re-encoded events with it, which
-// escaping can make larger than the original body).
-func decode(body []byte) (*Event, error) {
-	trimmed := bytes.TrimLeft(body, " \t\r\n")
-	if len(trimmed) == 0 {
+func tooLarge() *InvalidError {
+	return invalid("", "body exceeds "+strconv.Itoa(MaxBodyBytes)+" bytes")
+}
+
+// decode is DecodeString without the size limit (tests re-decode re-encoded events with it,
+// which escaping can make larger than the original body).
+func decode(body string) (*Event, error) {
+	var d decoder
+	d.p.s = body
+	if skipSpace(d.p.s, 0) == len(body) {
 		return nil, invalid("", "body is empty")
 	}
-	if !json.Valid(body) {
-		// Only for the error's position: json.Valid does not say where.
-		var syn *json.SyntaxError
-		if err := json.Unmarshal(body, new(struct{})); errors.As(err, &syn) {
-			return nil, invalid("", "body is not valid JSON (at byte "+strconv.FormatInt(syn.Offset, 10)+")")
-		}
-		return nil, invalid("", "body is not valid JSON")
+	valid, object := d.p.document()
+	if !valid {
+		return nil, syntaxError(body)
 	}
-	if trimmed[0] != '{' {
+	if !object {
 		return nil, invalid("", "body must be a JSON object")
 	}
-	var w wireEvent
-	fill(trimmed, &w)
-	d := decoder{}
-	ev, err := d.event(&w)
+	d.blk = new(block)
+	d.deg = d.blk.deg[:0]
+	d.strs = d.blk.strs[:0]
+	ev, err := d.event()
 	if err != nil {
-		if s, ok := w.AppID.str(); ok && s != "" && len(s) <= MaxIDLen {
+		if s, ok := d.v(wAppID).str(); ok && s != "" && len(s) <= MaxIDLen {
 			err.AppID = s
 		}
 		return nil, err
 	}
-	ev.Degraded = d.deg
+	if len(d.deg) > 0 {
+		// Clipped, so that appending to the list never writes into the block.
+		ev.Degraded = d.deg[:len(d.deg):len(d.deg)]
+	}
 	return ev, nil
 }
 
-// decoder collects the degraded fields of one event.
-type decoder struct {
-	deg Degraded
+// syntaxError is the error for a body that is not valid JSON. encoding/json finds the
+// position again: invalid bodies are rare enough that the pass does not keep it.
+func syntaxError(body string) *InvalidError {
+	var syn *json.SyntaxError
+	if err := json.Unmarshal([]byte(body), new(struct{})); errors.As(err, &syn) {
+		return invalid("", "body is not valid JSON (at byte "+strconv.FormatInt(syn.Offset, 10)+")")
+	}
+	return invalid("", "body is not valid JSON")
 }
 
-func (d *decoder) event(w *wireEvent) (*Event, *InvalidError) {
-	ev := &Event{}
+// block holds a decoded event and everything it points to: its objects, flags and counts,
+// its degraded fields and the user lists up to their sizes here. One allocation instead of
+// one per object, pointer and list; lists that do not fit, and strings with escapes, are the
+// only other allocations besides the body's copy (Decode's; DecodeString makes none).
+type block struct {
+	ev           Event
+	user         User
+	device       Device
+	impression   Impression
+	transaction  Transaction
+	subscription Subscription
+	expiresAt    time.Time
+	flags        [4]bool
+	counts       [2]int
+	deg          [4]Field
+	strs         [8]string
+}
+
+// decoder collects the degraded fields of one event and hands out the block's parts.
+type decoder struct {
+	p    parser // the pass, and where it found each member
+	blk  *block
+	deg  Degraded
+	strs []string // the user lists' entries, back to back
+}
+
+func (d *decoder) event() (*Event, *InvalidError) {
+	ev := &d.blk.ev
 	var err *InvalidError
-	if ev.ID, err = requiredID("id", w.ID); err != nil {
+	if ev.ID, err = requiredID("id", d.v(wID)); err != nil {
 		return nil, err
 	}
-	typ, err := requiredString("type", w.Type)
+	typ, err := requiredString("type", d.v(wType))
 	if err != nil {
 		return nil, err
 	}
 	if ev.Type = Type(typ); !ev.Type.Valid() {
 		return nil, invalid("type", "unknown event type")
 	}
-	at, err := requiredString("occurred_at", w.OccurredAt)
+	at, err := requiredString("occurred_at", d.v(wOccurredAt))
 	if err != nil {
 		return nil, err
 	}
 	if ev.OccurredAt, err = parseTime("occurred_at", at, MinYear, MaxYear); err != nil {
 		return nil, err
 	}
-	if ev.AppID, err = requiredID("app_id", w.AppID); err != nil {
+	if ev.AppID, err = requiredID("app_id", d.v(wAppID)); err != nil {
 		return nil, err
 	}
-	if ev.AppPlatformID, err = requiredID("app_platform_id", w.AppPlatformID); err != nil {
+	if ev.AppPlatformID, err = requiredID("app_platform_id", d.v(wAppPlatformID)); err != nil {
 		return nil, err
 	}
-	platform, err := requiredString("platform", w.Platform)
+	platform, err := requiredString("platform", d.v(wPlatform))
 	if err != nil {
 		return nil, err
 	}
 	// The platforms are lower-case tokens: "iOS" or " ios" can only mean ios.
-	if ev.Platform = asciiLower(strings.TrimSpace(platform)); ev.Platform != platform {
+	trimmed := trimSpace(platform)
+	var lowered bool
+	if ev.Platform, lowered = asciiLowered(trimmed); lowered || len(trimmed) != len(platform) {
 		d.deg.Add(FieldPlatform)
 	}
 	if ev.Platform == "" {
 		return nil, invalid("platform", "required")
 	}
-	ev.Store = d.text(FieldStore, w.Store)
-	ev.AppEnv = d.environment(FieldAppEnv, w.AppEnv, appEnvs)
+	ev.Store = d.text(FieldStore, d.v(wStore))
+	ev.AppEnv = d.environment(FieldAppEnv, d.v(wAppEnv), appEnvs)
 	if ev.AppEnv == "" {
 		ev.AppEnv = AppEnvProduction
 	}
 
-	if err := d.user(ev, w.User); err != nil {
+	if err := d.user(ev, d.v(wUser)); err != nil {
 		return nil, err
 	}
-	if err := d.device(ev, w.Device); err != nil {
+	if err := d.device(ev, d.v(wDevice)); err != nil {
 		return nil, err
 	}
-	var wi wireImpression
-	if d.object(FieldImpression, w.Impression, &wi) {
-		ev.Impression = d.impression(&wi)
+	if d.object(FieldImpression, d.v(wImpression)) {
+		ev.Impression = d.impression()
 	}
-	var wt wireTransaction
-	if d.object(FieldTransaction, w.Transaction, &wt) {
-		ev.Transaction = d.transaction(&wt)
+	if d.object(FieldTransaction, d.v(wTransaction)) {
+		ev.Transaction = d.transaction()
 	}
-	var ws wireSubscription
-	if d.object(FieldSubscription, w.Subscription, &ws) {
-		ev.Subscription = d.subscription(&ws)
+	if d.object(FieldSubscription, d.v(wSubscription)) {
+		ev.Subscription = d.subscription()
 	}
 	return ev, nil
 }
@@ -375,34 +410,32 @@ func tooLong(n int) string { return "longer than " + strconv.Itoa(n) + " bytes" 
 // required; for a device.* event they are optional and degrade like any other value.
 func (d *decoder) user(ev *Event, r raw) *InvalidError {
 	need := ev.Type.IsUser()
-	var w wireUser
 	switch {
 	case r.null():
 		if need {
 			return invalid("user", "required for user.* events")
 		}
 		return nil
-	case r[0] != '{':
+	case r.text[0] != '{':
 		if need {
 			return wrongType("user", r, "object")
 		}
 		d.deg.Add(FieldUser)
 		return nil
 	}
-	fill(r, &w)
-	u := &User{}
+	u := &d.blk.user
 	switch {
-	case w.ID.null():
+	case d.v(wUserID).null():
 		if need {
 			return invalid("user.id", "required for user.* events")
 		}
 		d.deg.Add(FieldUserID)
 	default:
-		id, ok := w.ID.str()
+		id, ok := d.v(wUserID).str()
 		switch {
 		case !ok:
 			if need {
-				return wrongType("user.id", w.ID, "string")
+				return wrongType("user.id", d.v(wUserID), "string")
 			}
 			d.deg.Add(FieldUserID)
 		case id == "":
@@ -419,15 +452,16 @@ func (d *decoder) user(ev *Event, r raw) *InvalidError {
 			u.ID = id
 		}
 	}
-	u.ExternalID = d.identity(FieldUserExternalID, w.ExternalID)
-	u.ActiveEntitlements = d.list(FieldUserActiveEntitlements, w.ActiveEntitlements)
-	u.ActiveSKUs = d.list(FieldUserActiveSKUs, w.ActiveSKUs)
-	u.DeviceIDs = d.list(FieldUserDeviceIDs, w.DeviceIDs)
-	u.DevicePlatforms = d.list(FieldUserDevicePlatforms, w.DevicePlatforms)
-	u.FormerSubscriber = d.flag(FieldUserFormerSubscriber, w.FormerSubscriber)
-	u.InGracePeriod = d.flag(FieldUserInGracePeriod, w.InGracePeriod)
-	u.InTrialPeriod = d.flag(FieldUserInTrialPeriod, w.InTrialPeriod)
-	u.InIntroOfferPeriod = d.flag(FieldUserInIntroOfferPeriod, w.InIntroOfferPeriod)
+	u.ExternalID = d.identity(FieldUserExternalID, d.v(wUserExternalID))
+	u.ActiveEntitlements = d.list(FieldUserActiveEntitlements, wUserActiveEntitlements)
+	u.ActiveSKUs = d.list(FieldUserActiveSKUs, wUserActiveSKUs)
+	u.DeviceIDs = d.list(FieldUserDeviceIDs, wUserDeviceIDs)
+	u.DevicePlatforms = d.list(FieldUserDevicePlatforms, wUserDevicePlatforms)
+	flags := &d.blk.flags
+	u.FormerSubscriber = d.flag(FieldUserFormerSubscriber, d.v(wUserFormerSubscriber), &flags[0])
+	u.InGracePeriod = d.flag(FieldUserInGracePeriod, d.v(wUserInGracePeriod), &flags[1])
+	u.InTrialPeriod = d.flag(FieldUserInTrialPeriod, d.v(wUserInTrialPeriod), &flags[2])
+	u.InIntroOfferPeriod = d.flag(FieldUserInIntroOfferPeriod, d.v(wUserInIntroOfferPeriod), &flags[3])
 	ev.User = u
 	return nil
 }
@@ -437,28 +471,26 @@ func (d *decoder) user(ev *Event, r raw) *InvalidError {
 func (d *decoder) device(ev *Event, r raw) *InvalidError {
 	need := ev.Type.IsDevice() && (ev.User == nil || ev.User.ID == "")
 	const reqReason = "required for device.* events without a user.id"
-	var w wireDevice
 	switch {
 	case r.null():
 		if need {
 			return invalid("device.id", reqReason)
 		}
 		return nil
-	case r[0] != '{':
+	case r.text[0] != '{':
 		if need {
 			return wrongType("device", r, "object")
 		}
 		d.deg.Add(FieldDevice)
 		return nil
 	}
-	fill(r, &w)
-	dev := &Device{}
-	if !w.ID.null() {
-		id, ok := w.ID.str()
+	dev := &d.blk.device
+	if !d.v(wDeviceID).null() {
+		id, ok := d.v(wDeviceID).str()
 		switch {
 		case !ok:
 			if need {
-				return wrongType("device.id", w.ID, "string")
+				return wrongType("device.id", d.v(wDeviceID), "string")
 			}
 			d.deg.Add(FieldDeviceID)
 		case len(id) > MaxIDLen:
@@ -466,7 +498,7 @@ func (d *decoder) device(ev *Event, r raw) *InvalidError {
 				return invalid("device.id", tooLong(MaxIDLen))
 			}
 			d.deg.Add(FieldDeviceID)
-		case strings.TrimSpace(id) == "":
+		case trimSpace(id) == "":
 			if id != "" {
 				d.deg.Add(FieldDeviceID)
 			}
@@ -479,68 +511,71 @@ func (d *decoder) device(ev *Event, r raw) *InvalidError {
 	}
 	// Whether an advertising or vendor id has the form the API requires depends on the
 	// platform the batch is for: the transform checks it.
-	dev.IDFV = d.text(FieldDeviceIDFV, w.IDFV)
-	dev.IDFA = d.text(FieldDeviceIDFA, w.IDFA)
-	dev.GAID = d.text(FieldDeviceGAID, w.GAID)
-	dev.AndroidID = d.text(FieldDeviceAndroidID, w.AndroidID)
-	dev.OSVersion = d.text(FieldDeviceOSVersion, w.OSVersion)
-	dev.Model = d.text(FieldDeviceModel, w.Model)
-	dev.Locale = d.text(FieldDeviceLocale, w.Locale)
-	dev.AppVersion = d.text(FieldDeviceAppVersion, w.AppVersion)
-	dev.Country = d.text(FieldDeviceCountry, w.Country)
-	dev.IP = d.text(FieldDeviceIP, w.IP)
+	dev.IDFV = d.text(FieldDeviceIDFV, d.v(wDeviceIDFV))
+	dev.IDFA = d.text(FieldDeviceIDFA, d.v(wDeviceIDFA))
+	dev.GAID = d.text(FieldDeviceGAID, d.v(wDeviceGAID))
+	dev.AndroidID = d.text(FieldDeviceAndroidID, d.v(wDeviceAndroidID))
+	dev.OSVersion = d.text(FieldDeviceOSVersion, d.v(wDeviceOSVersion))
+	dev.Model = d.text(FieldDeviceModel, d.v(wDeviceModel))
+	dev.Locale = d.text(FieldDeviceLocale, d.v(wDeviceLocale))
+	dev.AppVersion = d.text(FieldDeviceAppVersion, d.v(wDeviceAppVersion))
+	dev.Country = d.text(FieldDeviceCountry, d.v(wDeviceCountry))
+	dev.IP = d.text(FieldDeviceIP, d.v(wDeviceIP))
 	ev.Device = dev
 	return nil
 }
 
-func (d *decoder) impression(w *wireImpression) *Impression {
-	return &Impression{
-		ID:                 d.text(FieldImpressionID, w.ID),
-		PaywallID:          d.text(FieldImpressionPaywallID, w.PaywallID),
-		DeveloperPaywallID: d.text(FieldImpressionDeveloperPaywallID, w.DeveloperPaywallID),
-		Name:               d.text(FieldImpressionName, w.Name),
-		ControllerName:     d.text(FieldImpressionControllerName, w.ControllerName),
-		CTAType:            d.text(FieldImpressionCTAType, w.CTAType),
-		Initiator:          d.enum(FieldImpressionInitiator, w.Initiator, initiators),
-	}
+func (d *decoder) impression() *Impression {
+	m := &d.blk.impression
+	// The block is new, so its zero fields need no writing.
+	m.ID = d.text(FieldImpressionID, d.v(wImpressionID))
+	m.PaywallID = d.text(FieldImpressionPaywallID, d.v(wImpressionPaywallID))
+	m.DeveloperPaywallID = d.text(FieldImpressionDeveloperPaywallID, d.v(wImpressionDeveloperPaywallID))
+	m.Name = d.text(FieldImpressionName, d.v(wImpressionName))
+	m.ControllerName = d.text(FieldImpressionControllerName, d.v(wImpressionControllerName))
+	m.CTAType = d.text(FieldImpressionCTAType, d.v(wImpressionCTAType))
+	m.Initiator = d.enum(FieldImpressionInitiator, d.v(wImpressionInitiator), initiators)
+	return m
 }
 
-func (d *decoder) transaction(w *wireTransaction) *Transaction {
-	tx := &Transaction{
-		ID:                        d.text(FieldTransactionID, w.ID),
-		OriginalTransactionID:     d.text(FieldTransactionOriginalTransactionID, w.OriginalTransactionID),
-		SKURefID:                  d.text(FieldTransactionSKURefID, w.SKURefID),
-		SKUStoreID:                d.text(FieldTransactionSKUStoreID, w.SKUStoreID),
-		Price:                     d.price(FieldTransactionPrice, w.Price),
-		Currency:                  d.currency(FieldTransactionCurrency, w.Currency),
-		Quantity:                  d.count(FieldTransactionQuantity, w.Quantity),
-		PurchaseEnv:               d.environment(FieldTransactionPurchaseEnv, w.PurchaseEnv, purchaseEnvs),
-		Source:                    d.enum(FieldTransactionSource, w.Source, sources),
-		SubscriptionInterval:      d.enum(FieldTransactionSubscriptionInterval, w.SubscriptionInterval, intervalUnits),
-		SubscriptionIntervalCount: d.count(FieldTransactionSubscriptionIntervalCount, w.SubscriptionIntervalCount),
-		ImpressionID:              d.text(FieldTransactionImpressionID, w.ImpressionID),
-		Locale:                    d.text(FieldTransactionLocale, w.Locale),
-	}
+func (d *decoder) transaction() *Transaction {
+	tx := &d.blk.transaction
+	counts := &d.blk.counts
+	// The block is new, so its zero fields need no writing.
+	tx.ID = d.text(FieldTransactionID, d.v(wTransactionID))
+	tx.OriginalTransactionID = d.text(FieldTransactionOriginalTransactionID, d.v(wTransactionOriginalTransactionID))
+	tx.SKURefID = d.text(FieldTransactionSKURefID, d.v(wTransactionSKURefID))
+	tx.SKUStoreID = d.text(FieldTransactionSKUStoreID, d.v(wTransactionSKUStoreID))
+	tx.Price = d.price(FieldTransactionPrice, d.v(wTransactionPrice))
+	tx.Currency = d.currency(FieldTransactionCurrency, d.v(wTransactionCurrency))
+	tx.Quantity = d.count(FieldTransactionQuantity, d.v(wTransactionQuantity), &counts[0])
+	tx.PurchaseEnv = d.environment(FieldTransactionPurchaseEnv, d.v(wTransactionPurchaseEnv), purchaseEnvs)
+	tx.Source = d.enum(FieldTransactionSource, d.v(wTransactionSource), sources)
+	tx.SubscriptionInterval = d.enum(FieldTransactionSubscriptionInterval, d.v(wTransactionSubscriptionInterval), intervalUnits)
+	tx.SubscriptionIntervalCount = d.count(FieldTransactionSubscriptionIntervalCount, d.v(wTransactionSubscriptionIntervalCount), &counts[1])
+	tx.ImpressionID = d.text(FieldTransactionImpressionID, d.v(wTransactionImpressionID))
+	tx.Locale = d.text(FieldTransactionLocale, d.v(wTransactionLocale))
 	if tx.Quantity == nil {
-		one := 1
-		tx.Quantity = &one
+		counts[0] = 1
+		tx.Quantity = &counts[0]
 	}
 	return tx
 }
 
-func (d *decoder) subscription(w *wireSubscription) *Subscription {
-	s := &Subscription{
-		SKURefID:              d.text(FieldSubscriptionSKURefID, w.SKURefID),
-		EntitlementRefID:      d.text(FieldSubscriptionEntitlementRefID, w.EntitlementRefID),
-		OriginalTransactionID: d.text(FieldSubscriptionOriginalTransactionID, w.OriginalTransactionID),
-		PurchaseEnv:           d.environment(FieldSubscriptionPurchaseEnv, w.PurchaseEnv, purchaseEnvs),
-		Price:                 d.price(FieldSubscriptionPrice, w.Price),
-		Currency:              d.currency(FieldSubscriptionCurrency, w.Currency),
-	}
-	if at := d.text(FieldSubscriptionExpiresAt, w.ExpiresAt); at != "" {
+func (d *decoder) subscription() *Subscription {
+	s := &d.blk.subscription
+	// The block is new, so its zero fields need no writing.
+	s.SKURefID = d.text(FieldSubscriptionSKURefID, d.v(wSubscriptionSKURefID))
+	s.EntitlementRefID = d.text(FieldSubscriptionEntitlementRefID, d.v(wSubscriptionEntitlementRefID))
+	s.OriginalTransactionID = d.text(FieldSubscriptionOriginalTransactionID, d.v(wSubscriptionOriginalTransactionID))
+	s.PurchaseEnv = d.environment(FieldSubscriptionPurchaseEnv, d.v(wSubscriptionPurchaseEnv), purchaseEnvs)
+	s.Price = d.price(FieldSubscriptionPrice, d.v(wSubscriptionPrice))
+	s.Currency = d.currency(FieldSubscriptionCurrency, d.v(wSubscriptionCurrency))
+	if at := d.text(FieldSubscriptionExpiresAt, d.v(wSubscriptionExpiresAt)); at != "" {
 		// expires_at is informational: only a time that cannot be read is left out.
 		if t, err := parseTime("", at, 1970, 9999); err == nil {
-			s.ExpiresAt = &t
+			d.blk.expiresAt = t
+			s.ExpiresAt = &d.blk.expiresAt
 		} else {
 			d.deg.Add(FieldSubscriptionExpiresAt)
 		}
@@ -548,17 +583,16 @@ func (d *decoder) subscription(w *wireSubscription) *Subscription {
 	return s
 }
 
-// object unmarshals a details object into dst. Absent or null is not degraded (the object is
-// optional); any other JSON type is.
-func (d *decoder) object(f Field, r raw, dst setter) bool {
+// object reports whether a details object was sent as an object (the pass has recorded its
+// members). Absent or null is not degraded (the object is optional); any other JSON type is.
+func (d *decoder) object(f Field, r raw) bool {
 	if r.null() {
 		return false
 	}
-	if r[0] != '{' {
+	if r.text[0] != '{' {
 		d.deg.Add(f)
 		return false
 	}
-	fill(r, dst)
 	return true
 }
 
@@ -573,7 +607,7 @@ func (d *decoder) text(f Field, r raw) string {
 		d.deg.Add(f)
 		return ""
 	}
-	if t := strings.TrimSpace(s); t != s {
+	if t := trimSpace(s); len(t) != len(s) { // trimming only removes
 		d.deg.Add(f)
 		return t
 	}
@@ -588,7 +622,7 @@ func (d *decoder) identity(f Field, r raw) string {
 		return ""
 	}
 	s, ok := r.str()
-	if !ok || len(s) > MaxIDLen || strings.TrimSpace(s) == "" {
+	if !ok || len(s) > MaxIDLen || trimSpace(s) == "" {
 		if s != "" || !ok {
 			d.deg.Add(f)
 		}
@@ -602,7 +636,7 @@ func (d *decoder) identity(f Field, r raw) string {
 // the producer may add values.
 func (d *decoder) enum(f Field, r raw, known []string) string {
 	s := d.text(f, r)
-	if lower := asciiLower(s); lower != s && contains(known, lower) {
+	if lower, changed := asciiLowered(s); changed && contains(known, lower) {
 		d.deg.Add(f)
 		return lower
 	}
@@ -623,52 +657,69 @@ func (d *decoder) environment(f Field, r raw, known []string) string {
 // Entries that are not strings or are blank are dropped and entries are trimmed; if every
 // entry of a non-empty list is dropped the list is treated as not sent, since [] would
 // claim the state is "none". A list over MaxListLen entries is cut.
-func (d *decoder) list(f Field, r raw) []string {
+func (d *decoder) list(f Field, m int) []string {
+	r := d.v(m)
 	if r.null() {
 		return nil
 	}
-	if r[0] != '[' {
+	if r.text[0] != '[' {
 		d.deg.Add(f)
 		return nil
 	}
-	items := elements(r)
-	out := make([]string, 0, min(len(items), MaxListLen))
-	for _, it := range items {
-		s, ok := it.str()
-		t := strings.TrimSpace(s)
-		if !ok || t == "" || t != s {
+	// The pass has recorded the elements unless there were too many.
+	rec := d.p.lists[m-wUserActiveEntitlements]
+	it := elements{s: r.text}
+	start, items := len(d.strs), 0
+	for {
+		var e raw
+		if rec.n >= 0 {
+			if items == int(rec.n) {
+				break
+			}
+			sp := d.p.elems[int(rec.first)+items]
+			e = raw{text: d.p.s[sp.start:sp.end], flags: sp.flags}
+		} else {
+			var more bool
+			if e, more = it.next(); !more {
+				break
+			}
+		}
+		items++
+		s, ok := e.str()
+		t := trimSpace(s)
+		if !ok || t == "" || len(t) != len(s) {
 			d.deg.Add(f)
 		}
 		if !ok || t == "" {
 			continue
 		}
-		if len(out) == MaxListLen {
+		if len(d.strs)-start == MaxListLen {
 			d.deg.Add(f)
 			break
 		}
-		out = append(out, t)
+		d.strs = append(d.strs, t)
 	}
-	if len(out) == 0 && len(items) > 0 {
+	if len(d.strs) == start && items > 0 {
 		return nil
 	}
-	return out
+	// Clipped: the next list's entries follow in the same array.
+	return d.strs[start:len(d.strs):len(d.strs)]
 }
 
 // flag reads a user state boolean; "true" and "false" sent as strings are converted.
-func (d *decoder) flag(f Field, r raw) *bool {
+func (d *decoder) flag(f Field, r raw, v *bool) *bool {
 	if r.null() {
 		return nil
 	}
-	var v bool
-	switch string(r) {
+	switch r.text {
 	case "true":
-		v = true
+		*v = true
 	case "false":
 	default:
 		s, _ := r.str()
-		switch asciiLower(strings.TrimSpace(s)) {
+		switch asciiLower(trimSpace(s)) {
 		case "true":
-			v = true
+			*v = true
 		case "false":
 		default:
 			d.deg.Add(f)
@@ -676,7 +727,7 @@ func (d *decoder) flag(f Field, r raw) *bool {
 		}
 		d.deg.Add(f)
 	}
-	return &v
+	return v
 }
 
 // price reads a decimal price string. A JSON number written as a plain decimal ("9.99") is
@@ -687,10 +738,10 @@ func (d *decoder) price(f Field, r raw) string {
 		return ""
 	}
 	var s string
-	if r[0] == '"' {
+	if r.text[0] == '"' {
 		s = d.text(f, r)
 	} else {
-		s = string(r) // a number literal, or another JSON type IsDecimal refuses
+		s = r.text // a number literal, or another JSON type IsDecimal refuses
 		d.deg.Add(f)
 	}
 	if s != "" && !IsDecimal(s) {
@@ -706,12 +757,12 @@ func (d *decoder) currency(f Field, r raw) string {
 	if s == "" {
 		return ""
 	}
-	u := asciiUpper(s)
+	u, changed := asciiUppered(s)
 	if len(u) != 3 || !upperLetter(u[0]) || !upperLetter(u[1]) || !upperLetter(u[2]) {
 		d.deg.Add(f)
 		return ""
 	}
-	if u != s {
+	if changed {
 		d.deg.Add(f)
 	}
 	return u
@@ -719,14 +770,14 @@ func (d *decoder) currency(f Field, r raw) string {
 
 // count reads a positive integer up to MaxQuantity. An integral number written otherwise
 // (2.0, 2e0) or a numeric string ("2") is converted; anything else is omitted.
-func (d *decoder) count(f Field, r raw) *int {
+func (d *decoder) count(f Field, r raw, dst *int) *int {
 	if r.null() {
 		return nil
 	}
-	lit, quoted := string(r), r[0] == '"'
+	lit, quoted := r.text, r.text[0] == '"'
 	if quoted {
 		s, _ := r.str()
-		lit = strings.TrimSpace(s)
+		lit = trimSpace(s)
 		d.deg.Add(f)
 	}
 	n, err := strconv.Atoi(lit)
@@ -748,21 +799,107 @@ func (d *decoder) count(f Field, r raw) *int {
 		d.deg.Add(f)
 		return nil
 	}
-	return &n
+	*dst = n
+	return dst
 }
 
 // parseTime reads an RFC 3339 time within [minYear, maxYear], in UTC.
 func parseTime(field, s string, minYear, maxYear int) (time.Time, *InvalidError) {
-	// time.Parse alone is lenient (one-digit hours, "," before fractions), hence the shape check.
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || !rfc3339Shape(s) {
+	t, year, ok := parseRFC3339Year(s)
+	if !ok {
 		return time.Time{}, invalid(field, "must be an RFC 3339 timestamp")
 	}
-	t = t.UTC()
-	if y := t.Year(); y < minYear || y > maxYear {
+	// The offset moves the time by less than a day, so a year strictly inside the range
+	// is inside it in UTC too; only at the edges is the UTC year needed.
+	if year <= minYear || year >= maxYear {
+		year = t.Year()
+	}
+	if year < minYear || year > maxYear {
 		return time.Time{}, invalid(field, fmt.Sprintf("year must be between %d and %d", minYear, maxYear))
 	}
 	return t, nil
+}
+
+// parseRFC3339 reads a time that has rfc3339Shape, in UTC, accepting what
+// time.Parse(time.RFC3339Nano, s) accepts, as the same instant (TestParseRFC3339 and
+// FuzzDecode compare them). The shape is checked first, so the fields are digits where they
+// should be and only their ranges are left to check; time.Parse would scan them again.
+func parseRFC3339(s string) (time.Time, bool) {
+	t, _, ok := parseRFC3339Year(s)
+	return t, ok
+}
+
+// parseRFC3339Year is parseRFC3339 that also returns the year as written (before the offset
+// is applied).
+func parseRFC3339Year(s string) (time.Time, int, bool) {
+	if !rfc3339Shape(s) {
+		return time.Time{}, 0, false
+	}
+	year := int(s[0]-'0')*1000 + int(s[1]-'0')*100 + int(s[2]-'0')*10 + int(s[3]-'0')
+	month, day := num2(s[5:7]), num2(s[8:10])
+	hour, minute, sec := num2(s[11:13]), num2(s[14:16]), num2(s[17:19])
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, 0, false
+	}
+	rest, nsec := s[19:], 0
+	if rest[0] == '.' {
+		n := 1
+		for ; n < len(rest) && rest[n] >= '0' && rest[n] <= '9'; n++ {
+			// As time.Parse does, digits after the ninth are dropped, not rounded.
+			if n <= 9 {
+				nsec = nsec*10 + int(rest[n]-'0')
+			}
+		}
+		for k := n; k <= 9; k++ {
+			nsec *= 10
+		}
+		rest = rest[n:]
+	}
+	// Seconds since the Unix epoch, as time.Date counts them in UTC (the fields are in range,
+	// so nothing needs normalising); time.Unix(...).UTC() is the same Time as time.Date's.
+	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	if rest != "Z" { // rfc3339Shape allows only Z or ±hh:mm, hh < 24 and mm < 60
+		offset := int64(num2(rest[1:3])*3600 + num2(rest[4:6])*60)
+		if rest[0] == '-' {
+			offset = -offset
+		}
+		unix -= offset
+	}
+	return time.Unix(unix, int64(nsec)).UTC(), year, true
+}
+
+// daysSinceEpoch is the number of days from 1970-01-01 to the given date of the proleptic
+// Gregorian calendar (year 0 to 9999, month and day in range): Howard Hinnant's
+// days_from_civil, in unsigned arithmetic from the year -400 on, whose divisions are cheaper.
+func daysSinceEpoch(year, month, day int) int64 {
+	y := uint64(year) + 400 // one 400-year era earlier: y stays positive
+	m := uint64(month)
+	if m <= 2 {
+		y--
+		m += 12
+	}
+	era := y / 400
+	yoe := y - era*400                       // [0, 399]
+	doy := (153*(m-3)+2)/5 + uint64(day) - 1 // [0, 365], the year starting in March
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era*146097+doe) - 719468 - 146097
+}
+
+func num2(s string) int { return int(s[0]-'0')*10 + int(s[1]-'0') }
+
+// daysIn is the number of days of a month of the proleptic Gregorian calendar, as time.Parse
+// checks a day of the month.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // rfc3339Shape checks the RFC 3339 date-time grammar:
@@ -772,10 +909,11 @@ func rfc3339Shape(s string) bool {
 	if len(s) < len(head)+1 {
 		return false
 	}
-	for i := 0; i < len(head); i++ {
-		if !shapeByte(head[i], s[i]) {
-			return false
-		}
+	_ = s[len(head)]
+	if !(digit(s[0]) && digit(s[1]) && digit(s[2]) && digit(s[3]) && s[4] == '-' && digit(s[5]) && digit(s[6]) &&
+		s[7] == '-' && digit(s[8]) && digit(s[9]) && s[10] == 'T' && digit(s[11]) && digit(s[12]) && s[13] == ':' &&
+		digit(s[14]) && digit(s[15]) && s[16] == ':' && digit(s[17]) && digit(s[18])) {
+		return false
 	}
 	rest := s[len(head):]
 	if rest[0] == '.' {
@@ -802,11 +940,22 @@ func rfc3339Shape(s string) bool {
 	return (rest[1]-'0')*10+(rest[2]-'0') < 24 && (rest[4]-'0')*10+(rest[5]-'0') < 60
 }
 
+func digit(c byte) bool { return c >= '0' && c <= '9' }
+
 func shapeByte(pattern, c byte) bool {
 	if pattern == 'd' {
 		return c >= '0' && c <= '9'
 	}
 	return c == pattern
+}
+
+// trimSpace is strings.TrimSpace, with a shortcut for the usual value that starts and ends
+// with a printable ASCII character and so has nothing to trim.
+func trimSpace(s string) string {
+	if n := len(s); n > 0 && s[0] > ' ' && s[0] < utf8.RuneSelf && s[n-1] > ' ' && s[n-1] < utf8.RuneSelf {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 func contains(list []string, s string) bool {
@@ -818,9 +967,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// asciiLower and asciiUpper change ASCII letters only: the tokens they normalise are ASCII,
+// asciiLower and asciiUppered change ASCII letters only: the tokens they normalise are ASCII,
 // and Unicode case mapping could turn a foreign value into a known one.
 func asciiLower(s string) string {
+	l, _ := asciiLowered(s)
+	return l
+}
+
+// asciiLowered is asciiLower that also reports whether anything changed.
+func asciiLowered(s string) (string, bool) {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
 			b := []byte(s)
@@ -829,13 +984,14 @@ func asciiLower(s string) string {
 					b[j] += 'a' - 'A'
 				}
 			}
-			return string(b)
+			return string(b), true
 		}
 	}
-	return s
+	return s, false
 }
 
-func asciiUpper(s string) string {
+// asciiUppered upper-cases the ASCII letters of s and reports whether anything changed.
+func asciiUppered(s string) (string, bool) {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'a' && c <= 'z' {
 			b := []byte(s)
@@ -844,10 +1000,10 @@ func asciiUpper(s string) string {
 					b[j] -= 'a' - 'A'
 				}
 			}
-			return string(b)
+			return string(b), true
 		}
 	}
-	return s
+	return s, false
 }
 
 func upperLetter(c byte) bool { return c >= 'A' && c <= 'Z' }

@@ -440,7 +440,7 @@ func TestDecodeDegraded(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ev2, err := decode(again)
+			ev2, err := decode(string(again))
 			if err != nil {
 				t.Fatalf("re-decode: %v", err)
 			}

@@ -11,7 +11,10 @@ import (
 
 // FuzzDecode: Decode never panics, and either returns an event that validates and re-encodes
 // and re-decodes to an equal event (normalising is idempotent), or an *InvalidError. Every
-// degraded field it reports is one of Fields, so metrics stay bounded.
+// degraded field it reports is one of Fields, so metrics stay bounded. Decode's own pass
+// refuses a body as not JSON exactly when json.Valid does, reads a string as encoding/json
+// does (the input is also tried as a string's contents) and a time as time.Parse does (and
+// as a time).
 func FuzzDecode(f *testing.F) {
 	for _, typ := range AllTypes {
 		f.Add(eventtest.Sample(typ))
@@ -30,11 +33,39 @@ func FuzzDecode(f *testing.F) {
 			`"subscription":{"price":9.99,"currency":"usd","expires_at":"soon","purchase_env":"SANDBOX"}}`,
 		`{"id":"e","type":"device.transaction","occurred_at":"2024-05-14T09:29:50Z","app_id":"a","app_platform_id":"p",` +
 			`"platform":"ios","device":{"id":"d","idfa":7},"user":"x","transaction":{"quantity":"2","price":"1,5","source":"Cron"}}`,
+		// Syntax at the edges of json.Valid's grammar, and strings at the edges of decoding.
+		`{"id":-0.0e+0}`, `{"id":01}`, `{"id":1.}`, `{"id":"\u12"}`, "{\"id\":\"\x01\"}", `{"id":"a",}`, `{"id" "a"}`,
+		`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`,
+		"{ \"id\" :\t\"e\" ,\r\n\"x\":[ {} , [ ] , null , true , false , 1e9 ] }  \n",
+		`\uD83D\uDE00 \ud83d \uDE00 \u00e9 \/ \\ \" \b\f\n\r\t`, "\xff\xed\xa0\x80 é 東",
+		`{"user":{"id":"u"},"user":{"ID":"v"},"\u0075ser":5,"USER":{"id":"w"}}`,
+		"2024-02-29T23:59:59.1234567891+23:59", "2023-02-29T00:00:00Z", "0000-12-31T24:00:00-00:00",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
+		if lit := append(append([]byte{'"'}, body...), '"'); json.Valid(lit) {
+			var std string
+			if err := json.Unmarshal(lit, &std); err != nil {
+				t.Fatalf("encoding/json: %v", err)
+			}
+			end, flags, ok := scanString(string(lit), 0)
+			if got, _ := (raw{text: string(lit), flags: flags}).str(); !ok || end != len(lit) || got != std {
+				t.Fatalf("string %q read as %q (ok %v, end %d), encoding/json reads %q", lit, got, ok, end, std)
+			}
+		}
+		want, werr := oldParseTime(string(body))
+		if got, ok := parseRFC3339(string(body)); ok != (werr == nil) || ok && !reflect.DeepEqual(got, want) {
+			t.Fatalf("parseRFC3339(%q) = %v, %v; time.Parse reads %v, %v", body, got, ok, want, werr)
+		}
 		ev, err := Decode(body)
+		// DecodeString reads a string body as Decode reads the same bytes.
+		if evs, serr := DecodeString(string(body)); !reflect.DeepEqual(evs, ev) || !reflect.DeepEqual(serr, err) {
+			t.Fatalf("DecodeString = %+v, %v; Decode = %+v, %v", evs, serr, ev, err)
+		}
+		if len(body) <= MaxBodyBytes && notJSON(err) != !json.Valid(body) {
+			t.Fatalf("refused as not JSON = %v, json.Valid = %v: %v", notJSON(err), json.Valid(body), err)
+		}
 		if err != nil {
 			var ie *InvalidError
 			if !errors.As(err, &ie) {
@@ -68,7 +99,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		// Escaping can make the re-encoding larger than MaxBodyBytes; the size limit is
 		// Decode's only check that does not depend on content, so skip it here.
-		ev2, err := decode(again)
+		ev2, err := decode(string(again))
 		if err != nil {
 			t.Fatalf("re-decode of %s: %v", again, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/integration"
@@ -11,22 +12,57 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/transform"
 )
 
+// chunkBuffers is what a feed builds its chunks into: a transform.Builder and the slices of
+// the deliveries sent and their batches, all reused from one chunk to the next and, through
+// chunkPool, from one feed and invocation to the next. Fresh memory for every batch was most
+// of the transform's cost (shared/transform's README); a warm feed now writes into memory it
+// has already touched, and allocates per batch only the copy of its ids.
+//
+// A chunk's batches point into this storage, which build rewrites for the next chunk: they
+// are done with once the chunk is settled. Nothing kept past that points into them: the
+// Uploader does not keep them (see Uploader), settling keeps outcomes, reasons and counts,
+// delivery keys are made from the event and integration ids at routing, a batch's ids are
+// copies (the Builder's rule), and its other strings are the event's or constants.
+type chunkBuffers struct {
+	bl      transform.Builder
+	sent    []delivery
+	batches []mparticle.Batch
+}
+
+// chunkPool holds the chunkBuffers of feeds that ended, for the next ones. A Builder is not
+// safe for concurrent use: each feed's goroutine has one of its own while it runs.
+var chunkPool = sync.Pool{New: func() any { return new(chunkBuffers) }}
+
+func getChunkBuffers() *chunkBuffers { return chunkPool.Get().(*chunkBuffers) }
+
+// putChunkBuffers hands cb back, once the feed's last chunk is settled. The slices are
+// cleared so that a pooled cb does not keep an invocation's messages alive (the Builder's
+// parts still point to the last chunk's event values until reused or collected).
+func putChunkBuffers(cb *chunkBuffers) {
+	clear(cb.sent[:cap(cb.sent)])
+	clear(cb.batches[:cap(cb.batches)])
+	cb.sent, cb.batches = cb.sent[:0], cb.batches[:0]
+	chunkPool.Put(cb)
+}
+
 // build makes the batches of deliveries to integration in, when they are about to be sent:
-// only the chunks being sent hold batches, whatever the fan-out of the invocation. A
-// delivery the transform refuses is settled; the others are returned with their batches, at
-// the same index. The integration's policies leave some out (Skipped): sandbox events under
-// sandbox drop, before the transform; events without the Customer ID under
-// missing_customer_id skip, once the transform has looked for it. What a batch had to cut is kept on its event, to be counted once per event
-// (noteDegradedEvents).
-func (h *Handler) build(ctx context.Context, inv *invocation, in *integration.Integration, ds []delivery) ([]delivery, []mparticle.Batch) {
-	sent := make([]delivery, 0, len(ds))
-	batches := make([]mparticle.Batch, 0, len(ds))
+// only the chunks being sent hold batches, whatever the fan-out of the invocation. They are
+// built into cb, whose previous batches it overwrites: the caller has settled the previous
+// chunk. A delivery the transform refuses is settled; the others are returned with their
+// batches, at the same index, both valid until the next build into cb. The integration's
+// policies leave some out (Skipped): sandbox events under sandbox drop, before the
+// transform; events without the Customer ID under missing_customer_id skip, once the
+// transform has looked for it. What a batch had to cut is kept on its event, to be counted
+// once per event (noteDegradedEvents).
+func (h *Handler) build(ctx context.Context, inv *invocation, in *integration.Integration, ds []delivery, cb *chunkBuffers) ([]delivery, []mparticle.Batch) {
+	cb.bl.Reset()
+	sent, batches := cb.sent[:0], cb.batches[:0]
 	for _, d := range ds {
 		if in.DropsSandbox() && transform.IsSandbox(d.rec.ev) {
 			h.settleDelivery(ctx, inv, d.rec, in, decide(attempt{skip: "sandbox event, policy drop"}))
 			continue
 		}
-		res, err := transform.ToBatch(d.rec.ev, in)
+		res, err := cb.bl.ToBatch(d.rec.ev, in)
 		if err != nil {
 			h.settleDelivery(ctx, inv, d.rec, in, decide(attempt{buildErr: err}))
 			continue
@@ -37,14 +73,20 @@ func (h *Handler) build(ctx context.Context, inv *invocation, in *integration.In
 		}
 		d.rec.built(d.target, res.Degraded)
 		if res.MissingCustomerID {
+			// Sent without it (policy send): counted on the invocation's and the
+			// integration's lines, named one by one at DEBUG.
 			inv.add(func(s *Summary) { s.MissingCustomerID++ })
-			h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "customer id missing",
-				slog.String("event_id", d.rec.ev.ID), slog.String("integration_id", in.ID),
-				slog.String("customer_id_source", string(in.CustomerIDSource)))
+			inv.feedLog.add(in, func(c *feedCounts) { c.missingCustomerID++ })
+			if h.deps.Logger.Enabled(ctx, slog.LevelDebug) {
+				h.deps.Logger.LogAttrs(ctx, slog.LevelDebug, "customer id missing",
+					slog.String("event_id", d.rec.ev.ID), slog.String("integration_id", in.ID),
+					slog.String("customer_id_source", string(in.CustomerIDSource)))
+			}
 		}
 		sent = append(sent, d)
 		batches = append(batches, res.Batch)
 	}
+	cb.sent, cb.batches = sent, batches // grown, for the next chunks
 	return sent, batches
 }
 
@@ -76,7 +118,7 @@ func (h *Handler) noteDegradedEvents(ctx context.Context, inv *invocation) {
 		for _, d := range r.degraded {
 			deg.Merge(d)
 		}
-		if h.noteDegraded(ctx, r, deg) {
+		if h.noteDegraded(ctx, inv, r, deg) {
 			inv.sum.Degraded++
 		}
 	}

@@ -33,9 +33,9 @@ func (h *Handler) decode(ctx context.Context, inv *invocation, msgs []events.SQS
 	}
 	firstOf := map[string]*record{}
 	for _, msg := range msgs {
-		r := &record{msg: msg, receiveCount: receiveCount(msg)}
+		r := &record{msg: msg, receiveCount: receiveCount(msg), seenBefore: seenBefore(msg)}
 		inv.recs = append(inv.recs, r)
-		ev, err := event.Decode([]byte(msg.Body))
+		ev, err := event.DecodeString(msg.Body)
 		if err != nil {
 			if appID := invalidAppID(err); appID != "" {
 				r.invalid = err
@@ -49,6 +49,9 @@ func (h *Handler) decode(ctx context.Context, inv *invocation, msgs []events.SQS
 		r.ev = ev
 		if first, ok := firstOf[ev.ID]; ok {
 			r.dupOf = first
+			// The first carries the event's deliveries: it is looked up if either may
+			// have been served before.
+			first.seenBefore = first.seenBefore || r.seenBefore
 			h.settleMessage(ctx, inv, r, decide(attempt{twin: first.msg.MessageId}))
 			continue
 		}

@@ -11,24 +11,31 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/metrics"
 )
 
-// noteDegraded counts and logs, once per event, the fields that were normalised or omitted
-// on the way to mParticle: those Decode degraded plus those any of its batches had cut (deg).
-// Only events of which a batch was built for sending are counted, so the metric reflects
-// data sent to mParticle (an event given back to SQS is counted again when it returns), and
-// only field names are logged, never values. It reports whether anything was degraded.
-func (h *Handler) noteDegraded(ctx context.Context, r *record, deg event.Degraded) bool {
+// noteDegraded counts, once per event, the fields that were normalised or omitted on the
+// way to mParticle: those Decode degraded plus those any of its batches had cut (deg). Only
+// events of which a batch was built for sending are counted, so the metric reflects data
+// sent to mParticle (an event given back to SQS is counted again when it returns). The
+// invocation's line counts the fields; the event itself is named at DEBUG, with field
+// names only, never values. It reports whether anything was degraded.
+func (h *Handler) noteDegraded(ctx context.Context, inv *invocation, r *record, deg event.Degraded) bool {
 	if len(deg) == 0 {
 		return false
 	}
+	if inv.degradedFields == nil {
+		inv.degradedFields = map[string]int{}
+	}
 	for _, f := range deg {
-		if inv, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
-			inv.AddDegraded(f, 1)
+		inv.degradedFields[string(f)]++
+		if mi, ok := ctx.Value(invocationKey{}).(*metrics.Invocation); ok {
+			mi.AddDegraded(f, 1)
 		}
 	}
-	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "degraded event",
-		slog.String("message_id", r.msg.MessageId), slog.String("event_id", r.ev.ID),
-		slog.String("event_type", string(r.ev.Type)), slog.String("app_id", r.ev.AppID),
-		slog.Any("fields", deg.Strings()))
+	if h.deps.Logger.Enabled(ctx, slog.LevelDebug) {
+		h.deps.Logger.LogAttrs(ctx, slog.LevelDebug, "degraded event",
+			slog.String("message_id", r.msg.MessageId), slog.String("event_id", r.ev.ID),
+			slog.String("event_type", string(r.ev.Type)), slog.String("app_id", r.ev.AppID),
+			slog.Any("fields", deg.Strings()))
+	}
 	return true
 }
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,11 +71,11 @@ func newEndpointRig(t *testing.T) *endpointRig {
 		"DLQ_URL":            out.DLQURL,
 		"DELIVERIES_TABLE":   out.Names.IdempotencyTable,
 		// A short backoff, so that a retried message's visibility is mParticle's wait.
-		app.EnvRetryBackoffUnit: "100ms",
+		forwarderapp.EnvRetryBackoffUnit: "100ms",
 		// No MPARTICLE_BASE_URL: the partner endpoint and the pods keep separate bases.
 	}
-	r.h, err = app.NewForwarder(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(r.logs, nil)),
-		app.WithClientOptions(func(o *mparticle.Options) {
+	r.h, err = forwarderapp.New(ctx, cfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(r.logs, nil)),
+		forwarderapp.WithClientOptions(func(o *mparticle.Options) {
 			o.PartnerBaseURL = srv.URL + mpserver.PartnerPrefix
 			o.PodBaseURLs = map[string]string{"EU1": srv.URL}
 		}))
@@ -177,7 +177,7 @@ func TestEndpointsThroughTheHandler(t *testing.T) {
 		recs := r.mp.Records("history-key-0003")
 		byPath := map[string]string{}
 		for _, rec := range recs {
-			byPath[rec.Path] = rec.Batch().Events[0].Data.CustomAttributes["namiml_event_id"]
+			byPath[rec.Path] = rec.Batch().Events[0].Data.CustomAttributes.Map()["namiml_event_id"]
 		}
 		if len(recs) != 2 || !strings.HasSuffix(byPath["/s2s/v2/bulkevents/historical"], "000000000002") ||
 			!strings.HasSuffix(byPath["/s2s/v2/bulkevents"], "000000000003") {

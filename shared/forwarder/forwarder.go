@@ -9,7 +9,8 @@
 //     delivery per enabled integration that wants it, grouped per integration (one mParticle
 //     input feed). An invalid event is dead-lettered only when its app has an enabled
 //     integration it could have been meant for (degraded.go).
-//   - skip (idempotency.go): deliveries an earlier invocation confirmed are not sent again.
+//   - skip (idempotency.go): deliveries an earlier invocation confirmed are not sent again,
+//     looked up for the messages the record policy says may have been served (records.go).
 //   - send (send.go): feeds run concurrently, started in turns across apps and held to each
 //     app's fair share of the slots and of the time left (schedule.go), within the
 //     invocation's deadline. A feed builds its batches (build.go) and uploads them in bulk
@@ -19,11 +20,13 @@
 //   - settle (settle.go): every delivery ends in one Outcome, decided in one place (decide,
 //     outcome.go), from which its disposition, metrics and log level follow. A message is
 //     retried if any of its deliveries must be, dead-lettered if any was refused for good,
-//     and acknowledged otherwise. Retried messages are hidden for their backoff first
+//     and acknowledged otherwise. The confirmed deliveries of a message that will come back
+//     are recorded (idempotency.go). Retried messages are hidden for their backoff first
 //     (visibility.go); dead letters go to a queue of their own (dlq.go).
-//   - report (report.go): one log line per outcome and one per invocation, and embedded
-//     metrics; an integration is marked unhealthy when mParticle refuses its credentials or
-//     redirects, and healthy again once it accepts data (health.go).
+//   - report (report.go): at INFO one line per invocation, one per integration with its
+//     counts, and one per failed delivery with its reason (successes only at DEBUG), and
+//     embedded metrics; an integration is marked unhealthy when mParticle refuses its
+//     credentials or redirects, and healthy again once it accepts data (health.go).
 //
 // SQS gets a partial batch response: the messages to retry. When every message must be
 // retried, Handle also returns ErrAllRetryable, so that Lambda backs off the whole batch.
@@ -58,7 +61,8 @@ type Credentials interface {
 	Invalidate(secretID string)
 }
 
-// Uploader sends one feed's batches (the mParticle client).
+// Uploader sends one feed's batches (the mParticle client). The batches, and all they point
+// to, are valid only during the call: the forwarder builds the next ones in their storage.
 type Uploader interface {
 	Upload(ctx context.Context, feed mparticle.Feed, batches []mparticle.Batch) []mparticle.Result
 }
@@ -123,6 +127,9 @@ type Config struct {
 	DeadlineMargin time.Duration
 	// BackoffUnit scales the retry backoff (see RetryBackoff); 0 means DefaultBackoffUnit.
 	BackoffUnit time.Duration
+	// Records is which delivery records are read and written (records.go); empty means
+	// RecordsRetries.
+	Records RecordPolicy
 }
 
 // Deps are the handler's collaborators.
@@ -166,6 +173,13 @@ func New(deps Deps, cfg Config) *Handler {
 	}
 	if cfg.BackoffUnit <= 0 {
 		cfg.BackoffUnit = DefaultBackoffUnit
+	}
+	if p, err := ParseRecordPolicy(string(cfg.Records)); err == nil {
+		cfg.Records = p
+	} else {
+		// Callers validate (shared/app refuses to start); a policy this code does not know
+		// gets the one that leans least on mParticle's deduplication.
+		cfg.Records = RecordsAll
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)

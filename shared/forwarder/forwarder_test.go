@@ -86,7 +86,7 @@ type uploadCall struct {
 func (f *fakeUploader) Upload(_ context.Context, feed mparticle.Feed, batches []mparticle.Batch) []mparticle.Result {
 	f.mu.Lock()
 	n := len(f.calls)
-	f.calls = append(f.calls, uploadCall{feed, batches})
+	f.calls = append(f.calls, uploadCall{feed, cloneBatches(batches)}) // batches are valid only during the call
 	f.mu.Unlock()
 	out := make([]mparticle.Result, len(batches))
 	for i, b := range batches {

@@ -27,12 +27,14 @@ func (h *Handler) handle(ctx context.Context, in events.SQSEvent) (events.SQSEve
 	h.sendAll(ctx, inv)            // per feed, apps in turns: build, upload; every delivery gets its outcome
 	h.noteDegradedEvents(ctx, inv) // once per event, what its batches cut
 	h.settle(inv)                  // per message: retry, dead-letter or acknowledge
+	h.recordHandedBack(ctx, inv)   // what a message coming back must skip (idempotency.go)
 	h.sendDeadLetters(ctx, inv)
 	h.writeStatus(ctx, inv) // each integration's counts, one write each (status.go)
 	// Before answering, and before an ErrAllRetryable error too: the event source mapping
 	// does not change the visibility of the messages handed back, so this spaces their
 	// next receive.
 	h.delayRetries(ctx, inv.delays)
+	h.logFeeds(ctx, inv)
 	h.logSummary(ctx, inv)
 	return inv.response()
 }
@@ -53,6 +55,10 @@ type invocation struct {
 
 	// status is each integration's delivery status of the invocation (status.go).
 	status statusTally
+	// feedLog is each integration's counts for its log line (report.go); degradedFields
+	// counts, per input field cut, the events that had it, for the invocation's line.
+	feedLog        feedTally
+	degradedFields map[string]int
 
 	// mu guards sum while feeds are sent concurrently.
 	mu  sync.Mutex

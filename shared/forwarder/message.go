@@ -15,7 +15,10 @@ import (
 type record struct {
 	msg          events.SQSMessage
 	receiveCount int
-	ev           *event.Event
+	// seenBefore: the message, or a twin of it in this batch, may have been received
+	// before (records.go), so its deliveries are looked up under RecordsRetries.
+	seenBefore bool
+	ev         *event.Event
 	// invalid is why the body is not a valid event (ev is nil then), when its app_id could
 	// be read: whether it is dead-lettered depends on the app's integrations.
 	invalid error
@@ -39,6 +42,10 @@ type record struct {
 	// retryAfter is the longest wait asked for by a retried delivery (Retry-After, or the
 	// feed's cool-down or pacing).
 	retryAfter time.Duration
+	// unrecorded holds the keys of confirmed deliveries not recorded yet because, under
+	// RecordsRetries, the message looked like being acknowledged when they were confirmed:
+	// they are recorded after sending if it is handed back after all (recordHandedBack).
+	unrecorded []string
 }
 
 // note records one delivery's verdict on its message.

@@ -61,11 +61,15 @@ var outcomes = map[Outcome]traits{
 	InvalidAcknowledged: {ack, slog.LevelWarn, []metrics.Name{metrics.Invalid}, ""},
 	// A duplicate is retried with its twin when the twin is (settle); otherwise the twin
 	// carries the event, or its dead letter.
-	DuplicateMessage: {ack, slog.LevelInfo, nil, ""},
-	NoIntegration:    {ack, slog.LevelInfo, nil, ""},
-	Delivered:        {ack, slog.LevelInfo, []metrics.Name{metrics.Delivered}, ""},
-	Deduplicated:     {ack, slog.LevelInfo, []metrics.Name{metrics.Deduplicated}, ""},
+	// Successes are logged one by one only at DEBUG; at INFO the invocation's and the
+	// integrations' lines count them (report.go).
+	DuplicateMessage: {ack, slog.LevelDebug, nil, ""},
+	NoIntegration:    {ack, slog.LevelDebug, nil, ""},
+	Delivered:        {ack, slog.LevelDebug, []metrics.Name{metrics.Delivered}, ""},
+	Deduplicated:     {ack, slog.LevelDebug, []metrics.Name{metrics.Deduplicated}, ""},
 	// The customer chose not to send it: nothing to retry, nothing wrong with the event.
+	// Logged at INFO with its reason, like a failure, as it is an event mParticle does not
+	// get: a jump in these lines shows the producer's events changed.
 	Skipped:    {ack, slog.LevelInfo, []metrics.Name{metrics.Skipped}, ""},
 	Retry:      {retry, slog.LevelWarn, []metrics.Name{metrics.Retried}, ""},
 	Throttled:  {retry, slog.LevelWarn, []metrics.Name{metrics.Retried, metrics.Throttled}, ""},

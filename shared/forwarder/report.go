@@ -3,6 +3,9 @@ package forwarder
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
 
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
@@ -19,17 +22,30 @@ type Summary struct {
 	Skipped int
 	// InvalidAcknowledged counts the invalid messages (of Invalid) acknowledged rather than
 	// dead-lettered because their app has no enabled integration; Degraded, the events
-	// delivered with at least one field normalised or omitted.
-	InvalidAcknowledged, Degraded int
-	// RecordsCutShort counts confirmed deliveries whose delivery record may not have been
-	// written because the upload deadline cut the write short.
-	RecordsCutShort int
+	// delivered with at least one field normalised or omitted; DuplicateMessages, the
+	// messages carrying an event an earlier message of the batch carries.
+	InvalidAcknowledged, Degraded, DuplicateMessages int
+	// RecordsRead and RecordsWritten count the delivery records looked up and written (the
+	// DynamoDB items, by the record policy); RecordsCutShort the confirmed deliveries whose
+	// record may not have been written because the deadline cut the write short.
+	RecordsRead, RecordsWritten, RecordsCutShort int
 }
+
+// Logs at INFO stay a few bytes per delivered event whatever the batch: the invocation's
+// line, one line per integration with its counts (logFeeds), and one line per delivery that
+// failed (retried or refused for good) or that the integration's policy skipped, with its
+// reason. A delivered, deduplicated or unrouted event has its own line only at DEBUG, where
+// its event id can be traced; a dead letter carries it in its attributes.
 
 // logDelivery writes one structured line per outcome of a valid event, for one of its
 // integrations (in) or, before routing, for the message (in nil): ids and status only, never
-// credentials or raw user/device identifiers.
+// credentials or raw user/device identifiers. The level's check comes first, so the lines of
+// successes cost nothing when DEBUG is off.
 func (h *Handler) logDelivery(ctx context.Context, r *record, in *integration.Integration, v verdict) {
+	level := v.outcome.level()
+	if !h.deps.Logger.Enabled(ctx, level) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("outcome", string(v.outcome)),
 		slog.String("message_id", r.msg.MessageId),
@@ -50,7 +66,7 @@ func (h *Handler) logDelivery(ctx context.Context, r *record, in *integration.In
 	if v.reason != "" {
 		attrs = append(attrs, slog.String("reason", v.reason))
 	}
-	h.deps.Logger.LogAttrs(ctx, v.outcome.level(), "delivery", attrs...)
+	h.deps.Logger.LogAttrs(ctx, level, "delivery", attrs...)
 }
 
 // whyAcknowledged is logged with an invalid event that is not dead-lettered.
@@ -73,15 +89,126 @@ func (h *Handler) logInvalid(ctx context.Context, r *record, v verdict) {
 // logSummary writes the invocation's one line of counts.
 func (h *Handler) logSummary(ctx context.Context, inv *invocation) {
 	sum := inv.sum
-	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done",
+	attrs := []slog.Attr{
 		slog.Int("messages", sum.Messages), slog.Int("invalid", sum.Invalid),
 		slog.Int("invalid_acknowledged", sum.InvalidAcknowledged), slog.Int("degraded", sum.Degraded),
-		slog.Int("no_integration", sum.NoIntegration), slog.Int("delivered", sum.Delivered),
+		slog.Int("no_integration", sum.NoIntegration), slog.Int("duplicate_messages", sum.DuplicateMessages),
+		slog.Int("delivered", sum.Delivered),
 		slog.Int("deduplicated", sum.Deduplicated), slog.Int("throttled", sum.Throttled), slog.Int("auth_failed", sum.AuthFailed),
 		slog.Int("rejected", sum.Rejected), slog.Int("retried", sum.Retried),
 		slog.Int("dead_lettered", sum.DeadLettered), slog.Int("missing_customer_id", sum.MissingCustomerID),
 		slog.Int("skipped", sum.Skipped),
-		slog.Int("records_cut_short", sum.RecordsCutShort), slog.Int("batch_item_failures", len(inv.failures)))
+		slog.Int("records_read", sum.RecordsRead), slog.Int("records_written", sum.RecordsWritten),
+		slog.Int("records_cut_short", sum.RecordsCutShort), slog.Int("batch_item_failures", len(inv.failures)),
+	}
+	if len(inv.degradedFields) > 0 {
+		// Which input fields were cut, for finding the producer's problem; the events that
+		// had them are named at DEBUG ("degraded event").
+		fields := make([]slog.Attr, 0, len(inv.degradedFields))
+		for _, f := range slices.Sorted(maps.Keys(inv.degradedFields)) {
+			fields = append(fields, slog.Int(f, inv.degradedFields[f]))
+		}
+		attrs = append(attrs, slog.Attr{Key: "degraded_fields", Value: slog.GroupValue(fields...)})
+	}
+	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "invocation done", attrs...)
+}
+
+// feedTally counts an invocation's deliveries per integration for its log line (logFeeds),
+// as they are settled. Its zero value is ready.
+type feedTally struct {
+	mu   sync.Mutex
+	byID map[string]*feedCounts
+	ids  []string // in order of first outcome
+}
+
+type feedCounts struct {
+	appID             string
+	outcomes          map[Outcome]int
+	deadLettered      int
+	missingCustomerID int
+	traffic           feedTraffic
+}
+
+// counts returns the integration's counts, made on first use.
+func (t *feedTally) counts(in *integration.Integration) *feedCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byID == nil {
+		t.byID = map[string]*feedCounts{}
+	}
+	c := t.byID[in.ID]
+	if c == nil {
+		c = &feedCounts{appID: in.AppID, outcomes: map[Outcome]int{}}
+		t.byID[in.ID] = c
+		t.ids = append(t.ids, in.ID)
+	}
+	return c
+}
+
+func (t *feedTally) note(in *integration.Integration, o Outcome) {
+	c := t.counts(in)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c.outcomes[o]++
+}
+
+func (t *feedTally) add(in *integration.Integration, f func(*feedCounts)) {
+	c := t.counts(in)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(c)
+}
+
+// deadLettered counts a sent dead letter for each integration that refused its event.
+func (t *feedTally) deadLettered(ids []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, id := range ids {
+		if c := t.byID[id]; c != nil {
+			c.deadLettered++
+		}
+	}
+}
+
+// feedFailures are the failure outcomes written on a feed's line when they occurred, besides
+// their total (retried).
+var feedFailures = []Outcome{Retry, Throttled, NotStarted, AuthFailed, Misdirected, Rejected}
+
+// logFeeds writes one INFO line per integration the invocation settled deliveries for: its
+// app, its counts by outcome, and the requests and bytes its uploads took (when the HTTP
+// transport counts them, CountTraffic).
+func (h *Handler) logFeeds(ctx context.Context, inv *invocation) {
+	if !h.deps.Logger.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	t := &inv.feedLog
+	for _, id := range t.ids {
+		c := t.byID[id]
+		retried := 0
+		for o, n := range c.outcomes {
+			if o.disposition() == retry {
+				retried += n
+			}
+		}
+		attrs := []slog.Attr{
+			slog.String("app_id", c.appID), slog.String("integration_id", id),
+			slog.Int("delivered", c.outcomes[Delivered]), slog.Int("deduplicated", c.outcomes[Deduplicated]),
+			slog.Int("skipped", c.outcomes[Skipped]), slog.Int("retried", retried),
+			slog.Int("dead_lettered", c.deadLettered),
+		}
+		for _, o := range feedFailures {
+			if n := c.outcomes[o]; n > 0 {
+				attrs = append(attrs, slog.Int(string(o), n))
+			}
+		}
+		if c.missingCustomerID > 0 {
+			attrs = append(attrs, slog.Int("missing_customer_id", c.missingCustomerID))
+		}
+		if n := c.traffic.requests.Load(); n > 0 {
+			attrs = append(attrs, slog.Int64("requests", n), slog.Int64("bytes", c.traffic.bytes.Load()))
+		}
+		h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "feed done", attrs...)
+	}
 }
 
 type invocationKey struct{}

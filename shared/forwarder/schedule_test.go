@@ -219,6 +219,7 @@ func TestDeliveryRecordWriteEndsByTheUploadDeadline(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 	records := &blockingRecords{Memory: storetest.NewMemory(time.Hour, nil)}
 	hs.h.deps.Deliveries = records
+	hs.h.cfg.Records = RecordsAll // written as soon as mParticle confirms
 	const margin = 400 * time.Millisecond
 	hs.h.cfg.DeadlineMargin = margin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -252,6 +253,7 @@ func TestDeliveryRecordWriteEndsByTheUploadDeadline(t *testing.T) {
 func TestDeliveryRecordFailureIsNotACut(t *testing.T) {
 	hs := newHarness(integ("ios", integration.ScopePlatform, iosPlatfID))
 	hs.h.deps.Deliveries = failingRecords{storetest.NewMemory(time.Hour, nil)}
+	hs.h.cfg.Records = RecordsAll
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, sum, err := hs.h.handle(ctx, sqsEvent(eventtest.Body(t, event.SubscriptionPurchased, nil)))

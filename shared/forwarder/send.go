@@ -82,6 +82,14 @@ func (h *Handler) sendFeed(ctx context.Context, inv *invocation, fw *feedWork) {
 // Each of these settles the deliveries not sent yet.
 func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork, seen map[Outcome]bool) {
 	var creds *feedcreds.Credentials
+	// The chunks are built into one set of buffers, each over the last (build.go): a chunk's
+	// batches are done with once it is settled, before the next is built.
+	var cb *chunkBuffers
+	defer func() {
+		if cb != nil {
+			putChunkBuffers(cb)
+		}
+	}()
 	for rest := fw.deliveries; len(rest) > 0; {
 		if a, held := h.holdBack(ctx, fw.in.ID); held {
 			h.settleAll(ctx, inv, fw.in, rest, decide(a))
@@ -108,11 +116,14 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 		}
 		chunk := rest[:min(len(rest), sendChunk)]
 		rest = rest[len(chunk):]
-		sent, batches := h.build(ctx, inv, fw.in, chunk)
+		if cb == nil {
+			cb = getChunkBuffers()
+		}
+		sent, batches := h.build(ctx, inv, fw.in, chunk, cb)
 		if len(sent) == 0 {
 			continue
 		}
-		results, used := h.upload(ctx, fw, batches, *creds)
+		results, used := h.upload(ctx, inv, fw, batches, *creds)
 		creds = &used
 		if halt, ok := h.settleResults(ctx, inv, fw.in, sent, results, seen); ok {
 			h.settleAll(ctx, inv, fw.in, rest, decide(attempt{result: halt}))
@@ -123,9 +134,11 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 
 // upload sends a feed's batches, and says which credentials it used last. When mParticle
 // refuses the credentials, the secret may have been rotated: they are read afresh once and
-// what was refused is resent.
-func (h *Handler) upload(ctx context.Context, fw *feedWork, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
+// what was refused is resent (the chunk's batches, still unchanged: build does not run
+// again before the chunk is settled).
+func (h *Handler) upload(ctx context.Context, inv *invocation, fw *feedWork, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
 	in := fw.in
+	ctx = withTraffic(ctx, &inv.feedLog.counts(in).traffic)
 	results := h.deps.Uploader.Upload(ctx, feedFor(in, creds), batches)
 	var refused []int
 	for i, res := range results {
@@ -174,11 +187,12 @@ func (h *Handler) freshCredentials(ctx context.Context, in *integration.Integrat
 
 // settleResults settles each delivery by the client's result for its batch, noting its
 // outcome in seen, then acts on what the feed's answers said: a 429's wait and the rate
-// limit's use slow the feed down, and confirmed deliveries are recorded. When a result says
-// the feed cannot take anything now (credentials refused, even afresh, or a redirect), it
-// is returned, for the feed's remaining deliveries.
+// limit's use slow the feed down, and confirmed deliveries are recorded as the record
+// policy asks. When a result says the feed cannot take anything now (credentials refused,
+// even afresh, or a redirect), it is returned, for the feed's remaining deliveries. sent is
+// the chunk's, used by no one after: the confirmed deliveries are gathered in its storage.
 func (h *Handler) settleResults(ctx context.Context, inv *invocation, in *integration.Integration, sent []delivery, results []mparticle.Result, seen map[Outcome]bool) (halt mparticle.Result, halted bool) {
-	var delivered []string
+	delivered := sent[:0] // written at i or before, once sent[i] is read
 	var throttleFor time.Duration
 	percentUsed := -1
 	for i, res := range results {
@@ -188,7 +202,7 @@ func (h *Handler) settleResults(ctx context.Context, inv *invocation, in *integr
 		seen[v.outcome] = true
 		percentUsed = max(percentUsed, res.RateLimitPercentUsed)
 		if v.outcome == Delivered {
-			delivered = append(delivered, d.key)
+			delivered = append(delivered, d)
 		}
 		if v.throttled {
 			throttleFor = max(throttleFor, v.wait)
@@ -202,6 +216,6 @@ func (h *Handler) settleResults(ctx context.Context, inv *invocation, in *integr
 		h.coolDown(in.ID, throttleFor)
 	}
 	h.pace(in.ID, percentUsed)
-	h.recordDelivered(ctx, inv, in, delivered)
+	h.recordConfirmed(ctx, inv, in.ID, delivered)
 	return halt, halted
 }

@@ -17,6 +17,7 @@ func (h *Handler) settleDelivery(ctx context.Context, inv *invocation, r *record
 	r.note(in.ID, v)
 	inv.tally(v)
 	inv.status.note(in, v.outcome, h.deps.Now())
+	inv.feedLog.note(in, v.outcome)
 	countVerdict(ctx, v, in.ID, 1)
 	h.logDelivery(ctx, r, in, v)
 }
@@ -63,6 +64,8 @@ func (inv *invocation) tally(v verdict) {
 		s.InvalidAcknowledged++
 	case NoIntegration:
 		s.NoIntegration++
+	case DuplicateMessage:
+		s.DuplicateMessages++
 	case Delivered:
 		s.Delivered++
 	case Deduplicated:
@@ -122,6 +125,7 @@ func (h *Handler) sendDeadLetters(ctx context.Context, inv *invocation) {
 		}
 		inv.sum.DeadLettered++
 		inv.status.deadLettered(l.dl.IntegrationIDs)
+		inv.feedLog.deadLettered(l.dl.IntegrationIDs)
 		feed := ""
 		if len(l.dl.IntegrationIDs) > 0 {
 			feed = l.dl.IntegrationIDs[0]

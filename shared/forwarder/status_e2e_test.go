@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/integration"
@@ -113,7 +113,7 @@ func TestDeliveryStatusOfAMixedBatch(t *testing.T) {
 		"MPARTICLE_BASE_URL": srv.URL + mpserver.PartnerPrefix,
 	}
 	var logs bytes.Buffer
-	h, err := app.NewForwarder(ctx, fcfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
+	h, err := forwarderapp.New(ctx, fcfg, func(k string) string { return env[k] }, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
@@ -21,7 +22,9 @@ import (
 // API's description state exactly which tokens are accepted.
 const CursorPattern = `^[A-Za-z0-9_-]{21}[AQgw]$`
 
-var cursorRE = regexp.MustCompile(CursorPattern)
+// cursorRE is compiled on first use: only the Integrations API lists, and the Forwarder,
+// which links this package too, would otherwise compile it at every cold start.
+var cursorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(CursorPattern) })
 
 func encodeCursor(id string) (string, error) {
 	u, err := uuid.Parse(id)
@@ -33,7 +36,7 @@ func encodeCursor(id string) (string, error) {
 
 // decodeCursor turns a token into the ExclusiveStartKey of a Query of appID's partition.
 func decodeCursor(token, appID string) (map[string]types.AttributeValue, error) {
-	if !cursorRE.MatchString(token) {
+	if !cursorRE().MatchString(token) {
 		return nil, fmt.Errorf("%w: not a cursor", ErrBadCursor)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)

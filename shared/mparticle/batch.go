@@ -6,17 +6,94 @@ package mparticle
 // of POST /v2/bulkevents. Only the fields this product sends are modelled; wire names follow
 // the Events API JSON reference (context, not the OpenAPI file's stale batch_context).
 type Batch struct {
-	Environment       string            `json:"environment"`
-	Events            []Event           `json:"events,omitempty"`
-	UserIdentities    *UserIdentities   `json:"user_identities,omitempty"`
-	PartnerIdentities map[string]string `json:"partner_identities,omitempty"`
-	UserAttributes    map[string]any    `json:"user_attributes,omitempty"`
-	DeviceInfo        *DeviceInfo       `json:"device_info,omitempty"`
-	ApplicationInfo   *ApplicationInfo  `json:"application_info,omitempty"`
-	Context           *Context          `json:"context,omitempty"`
-	MPID              int64             `json:"mpid,omitempty"`
-	IP                string            `json:"ip,omitempty"`
-	SourceRequestID   string            `json:"source_request_id,omitempty"`
+	Environment       string           `json:"environment"`
+	Events            []Event          `json:"events,omitempty"`
+	UserIdentities    *UserIdentities  `json:"user_identities,omitempty"`
+	PartnerIdentities Attributes       `json:"partner_identities,omitempty"`
+	UserAttributes    UserAttributes   `json:"user_attributes,omitempty"`
+	DeviceInfo        *DeviceInfo      `json:"device_info,omitempty"`
+	ApplicationInfo   *ApplicationInfo `json:"application_info,omitempty"`
+	Context           *Context         `json:"context,omitempty"`
+	MPID              int64            `json:"mpid,omitempty"`
+	IP                string           `json:"ip,omitempty"`
+	SourceRequestID   string           `json:"source_request_id,omitempty"`
+}
+
+// Attributes is a JSON object of strings (custom attributes, partner identities) as an
+// ordered list rather than a map: the transform builds each batch's members in one
+// allocation with the rest of the batch, already in key order, where maps cost several
+// allocations, a hash per key and a sort per encoding. Members are written in the order
+// given; keys should be distinct.
+type Attributes []Attribute
+
+// Attribute is one member of an Attributes object.
+type Attribute struct {
+	Key, Value string
+}
+
+// Get returns the value of key and whether it is present.
+func (a Attributes) Get(key string) (string, bool) {
+	for i := range a {
+		if a[i].Key == key {
+			return a[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Map returns the members as a map, for lookups by tests and tools (nil for nil a).
+func (a Attributes) Map() map[string]string {
+	if a == nil {
+		return nil
+	}
+	m := make(map[string]string, len(a))
+	for _, kv := range a {
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// UserAttributes are a batch's user attributes, ordered as Attributes are. This product sends
+// strings and lists of strings only, so those are the values modelled.
+type UserAttributes []UserAttribute
+
+// UserAttribute is one user attribute: a list of strings when List is not nil (an empty,
+// non-nil list is written as []), else the string Value.
+type UserAttribute struct {
+	Key   string
+	Value string
+	List  []string
+}
+
+// Get returns the attribute named key and whether it is present.
+func (a UserAttributes) Get(key string) (UserAttribute, bool) {
+	for i := range a {
+		if a[i].Key == key {
+			return a[i], true
+		}
+	}
+	return UserAttribute{}, false
+}
+
+// Map returns the attributes as a map of their values (see Any), for lookups by tests and
+// tools (nil for nil a).
+func (a UserAttributes) Map() map[string]any {
+	if a == nil {
+		return nil
+	}
+	m := make(map[string]any, len(a))
+	for _, u := range a {
+		m[u.Key] = u.Any()
+	}
+	return m
+}
+
+// Any returns the attribute's value as a string or a []string.
+func (u UserAttribute) Any() any {
+	if u.List != nil {
+		return u.List
+	}
+	return u.Value
 }
 
 // Environment values accepted by the API.
@@ -76,9 +153,9 @@ type Event struct {
 
 // EventData is the union of the custom_event and commerce_event data this product sends.
 type EventData struct {
-	TimestampUnixtimeMS int64             `json:"timestamp_unixtime_ms"`
-	SourceMessageID     string            `json:"source_message_id,omitempty"`
-	CustomAttributes    map[string]string `json:"custom_attributes,omitempty"`
+	TimestampUnixtimeMS int64      `json:"timestamp_unixtime_ms"`
+	SourceMessageID     string     `json:"source_message_id,omitempty"`
+	CustomAttributes    Attributes `json:"custom_attributes,omitempty"`
 
 	// custom_event
 	EventName       string `json:"event_name,omitempty"`

@@ -28,24 +28,25 @@ func cpuPerOp(b *testing.B, loop func()) {
 	b.ReportMetric(float64(threadCPU()-t0)/float64(b.N), "cpu-ns/op")
 }
 
-// BenchmarkEncodeBatch measures encoding one batch shaped like the forwarder's output, the
-// way Upload does it (AppendBatch into the upload's buffer), and with encoding/json for
-// comparison.
+// TypeBatches is the golden batch of each event type (its sample event, transformed for its
+// feed), named by type. The external test bench_types_test.go fills it: building them needs
+// package transform, which imports this package, so an internal test cannot.
+var TypeBatches []NamedBatch
+
+// NamedBatch is a batch and the name of its sub-benchmark.
+type NamedBatch struct {
+	Name  string
+	Batch Batch
+}
+
+// BenchmarkEncodeBatch measures encoding one batch the way Upload does it (AppendBatch into
+// the upload's buffer): a batch shaped like the forwarder's output (client), the same with
+// encoding/json for comparison, and the golden batch of each event type, named by type as in
+// BenchmarkTransformEncode (shared/devtools/benchinvoke), so the two pair up: what transform
+// adds to encoding is their difference.
 func BenchmarkEncodeBatch(b *testing.B) {
 	batch := sampleBatch(1)
-	b.Run("client", func(b *testing.B) {
-		var buf []byte
-		b.ReportAllocs()
-		cpuPerOp(b, func() {
-			for b.Loop() {
-				var err error
-				if buf, err = AppendBatch(buf[:0], &batch); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.SetBytes(int64(len(buf)))
-	})
+	b.Run("client", func(b *testing.B) { benchAppend(b, &batch) })
 	b.Run("encoding_json", func(b *testing.B) {
 		b.ReportAllocs()
 		cpuPerOp(b, func() {
@@ -58,6 +59,23 @@ func BenchmarkEncodeBatch(b *testing.B) {
 			}
 		})
 	})
+	for i := range TypeBatches {
+		b.Run(TypeBatches[i].Name, func(b *testing.B) { benchAppend(b, &TypeBatches[i].Batch) })
+	}
+}
+
+func benchAppend(b *testing.B, batch *Batch) {
+	var buf []byte
+	b.ReportAllocs()
+	cpuPerOp(b, func() {
+		for b.Loop() {
+			var err error
+			if buf, err = AppendBatch(buf[:0], batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.SetBytes(int64(len(buf)))
 }
 
 // BenchmarkBuildRequests measures the request-building path of a 250-batch upload:

@@ -1,11 +1,11 @@
 package mparticle
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/namiml/mparticle-bridge/shared/feedcreds"
@@ -159,10 +160,21 @@ type Result struct {
 type Client struct {
 	opts Options
 	http *http.Client
-	log  *slog.Logger
+	// direct is the shared client's h1Transport, called without http.Client: that one
+	// clones the headers per request for redirects, which this client never follows.
+	direct *h1Transport
+	log    *slog.Logger
 	// bases maps a normalized pod setting ("" for the partner endpoint) to its base URL.
 	bases map[string]string
+	// endpoints holds every pod's bulk URLs parsed once, so a request does not parse its URL.
+	endpoints map[endpointKey]*url.URL
+	// headers caches each set of credentials' request headers (Authorization made once),
+	// shared read-only by the requests that use them; headerCount bounds it.
+	headers     sync.Map // feedcreds.Credentials → http.Header
+	headerCount atomic.Int32
 }
+
+type endpointKey struct{ pod, path string }
 
 // New returns a Client; it fails only on an invalid base URL or pod in Options.
 func New(opts Options) (*Client, error) {
@@ -198,9 +210,20 @@ func New(opts Options) (*Client, error) {
 			c.bases[k] = u
 		}
 	}
+	c.endpoints = make(map[endpointKey]*url.URL, 2*len(c.bases))
+	for pod, base := range c.bases {
+		for _, path := range []string{PathBulkEvents, PathHistorical} {
+			u, err := url.Parse(base + path)
+			if err != nil {
+				return nil, fmt.Errorf("pod %s: %w", podLabel(pod), err)
+			}
+			c.endpoints[endpointKey{pod, path}] = u
+		}
+	}
 	switch {
 	case opts.HTTPClient == nil:
 		c.http = sharedHTTPClient()
+		c.direct, _ = c.http.Transport.(*h1Transport)
 	default:
 		// A caller's client may follow redirects; this copy never does, whatever it was
 		// given, so no configuration can make the credentials travel to another host.
@@ -240,11 +263,13 @@ func New(opts Options) (*Client, error) {
 }
 
 // sharedHTTPClient is built once per process. Redirects are not followed: a POST carrying
-// credentials must not be replayed to another host, and the API does not redirect.
+// credentials must not be replayed to another host, and the API does not redirect. Its
+// transport is h1Transport, with net/http's Transport (configured as before) behind it for
+// proxied requests.
 var sharedHTTPClient = sync.OnceValue(func() *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{
-		Transport: &http.Transport{
+		Transport: newH1Transport(&http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
@@ -253,10 +278,17 @@ var sharedHTTPClient = sync.OnceValue(func() *http.Client {
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ExpectContinueTimeout: time.Second,
-		},
+			// A bulk body (about 120 KB for 100 batches) fits the write buffer with its
+			// headers, so it leaves in one write; with the default 4 KB, net/http copies
+			// the rest through a fresh 32 KB buffer per request.
+			WriteBufferSize: writeBufferSize,
+		}),
 		CheckRedirect: noRedirects,
 	}
 })
+
+// writeBufferSize holds a request of 100 typical batches and its headers.
+const writeBufferSize = 160 << 10
 
 // noRedirects makes an http.Client hand back a 3xx instead of following it.
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -320,10 +352,13 @@ func putEncodeBuffer(p *[]byte) {
 type upload struct {
 	feed    Feed
 	pod     string // normalized; "" for the partner endpoint
-	base    string
 	enc     [][]byte
 	results []Result
-	redact  *strings.Replacer
+	header  http.Header
+	// redact is built on the first error to scrub (see redactErr): most uploads have none.
+	redact     *strings.Replacer
+	redactDone bool
+	bodies     bodies
 	// halt, once set, is the fate of every group not yet sent: after a 401/403, a 3xx or
 	// a 429 the client gave up on, the next request would fare no better.
 	halt *halt
@@ -352,11 +387,10 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 	if len(batches) == 0 {
 		return results
 	}
-	u := &upload{feed: feed, results: results, redact: newRedactor(feed.Credentials)}
+	u := &upload{feed: feed, results: results}
 	pod, err := NormalizePod(feed.Pod)
 	if err == nil {
 		u.pod = pod
-		u.base = c.bases[pod]
 	}
 	if err != nil {
 		c.finish(ctx, u, allIndexes(len(batches)), Permanent, err)
@@ -366,6 +400,8 @@ func (c *Client) Upload(ctx context.Context, feed Feed, batches []Batch) []Resul
 		c.finish(ctx, u, allIndexes(len(batches)), AuthFailed, ErrMissingCredentials)
 		return results
 	}
+	u.header = c.header(feed.Credentials)
+	defer u.bodies.release()
 
 	// All batches are encoded into one buffer, reused across uploads (request bodies are
 	// copied out of it, so nothing refers to it once Upload returns), and sliced once it
@@ -436,7 +472,7 @@ func (c *Client) send(ctx context.Context, u *upload, path string, idx []int) {
 		c.finish(ctx, u, idx, h.outcome, h.err)
 		return
 	}
-	r := c.sendWithRetry(ctx, u, u.base+path, joinBodies(u.enc, idx), len(idx))
+	r := c.sendWithRetry(ctx, u, c.endpoints[endpointKey{u.pod, path}], u.bodies.join(u.enc, idx), len(idx))
 	for _, i := range idx {
 		res := &u.results[i]
 		res.Attempts += r.attempts
@@ -534,7 +570,7 @@ type outcome struct {
 
 // sendWithRetry posts body until it gets a non-transient answer, attempts run out, or the
 // next wait would not leave a full request's time before ctx's deadline.
-func (c *Client) sendWithRetry(ctx context.Context, u *upload, endpoint string, body []byte, n int) outcome {
+func (c *Client) sendWithRetry(ctx context.Context, u *upload, endpoint *url.URL, body []byte, n int) outcome {
 	var out outcome
 	out.percentUsed = -1
 	var exceeded string
@@ -581,23 +617,36 @@ func (c *Client) sendWithRetry(ctx context.Context, u *upload, endpoint string, 
 }
 
 // post makes one HTTP request and classifies its answer.
-func (c *Client) post(ctx context.Context, u *upload, endpoint string, body []byte, n, attempt int) response {
+func (c *Client) post(ctx context.Context, u *upload, endpoint *url.URL, body []byte, n, attempt int) response {
 	actx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return response{class: classPermanent, err: fmt.Errorf("mparticle: building request: %w", err), percentUsed: -1}
-	}
-	req.SetBasicAuth(u.feed.Credentials.Key, u.feed.Credentials.Secret)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
+	// Built field by field rather than by http.NewRequestWithContext, which would parse the
+	// URL again; the URL and the headers are shared read-only, as net/http only reads them.
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           endpoint,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        u.header,
+		Body:          u.bodies.open(body),
+		GetBody:       func() (io.ReadCloser, error) { return u.bodies.open(body), nil },
+		ContentLength: int64(len(body)),
+		Host:          endpoint.Host,
+	}).WithContext(actx)
 
-	start := time.Now()
-	resp, err := c.http.Do(req)
+	debug := c.log.Enabled(ctx, slog.LevelDebug)
+	var start time.Time
+	if debug {
+		start = time.Now()
+	}
+	resp, err := c.do(req)
 	if err != nil {
-		c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
-			c.attrs(u, slog.Int("attempt", attempt), slog.Int("batches", n), slog.Int("bytes", len(body)),
-				slog.Duration("elapsed", time.Since(start)), slog.String("error", errText(u.redactErr(err))))...)
+		if debug {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
+				c.attrs(u, slog.Int("attempt", attempt), slog.Int("batches", n), slog.Int("bytes", len(body)),
+					slog.Duration("elapsed", time.Since(start)), slog.String("error", errText(u.redactErr(err))))...)
+		}
 		return response{class: classRetry, err: fmt.Errorf("mparticle: sending %d batches: %w", n, err), percentUsed: -1}
 	}
 	defer drain(resp.Body)
@@ -621,14 +670,52 @@ func (c *Client) post(ctx context.Context, u *upload, endpoint string, body []by
 		}
 		r.err = apiErr
 	}
-	c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
-		c.attrs(u, slog.String("path", req.URL.Path), slog.Int("attempt", attempt), slog.Int("batches", n),
-			slog.Int("bytes", len(body)), slog.Int("status", r.status), slog.Duration("elapsed", time.Since(start)))...)
+	if debug {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "mparticle request",
+			c.attrs(u, slog.String("path", endpoint.Path), slog.Int("attempt", attempt), slog.Int("batches", n),
+				slog.Int("bytes", len(body)), slog.Int("status", r.status), slog.Duration("elapsed", time.Since(start)))...)
+	}
 	if c.opts.OnRateLimit != nil && (r.percentUsed >= 0 || r.exceeded != "") {
 		c.opts.OnRateLimit(RateLimitInfo{FeedID: u.feed.ID, Pod: u.pod, PercentUsed: r.percentUsed,
 			Exceeded: r.exceeded, Status: r.status})
 	}
 	return r
+}
+
+// do is c.http.Do(req), or its equivalent straight through h1Transport: a 3xx comes back
+// as it is (noRedirects) and an error is wrapped in *url.Error, as http.Client does.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	if c.direct == nil {
+		return c.http.Do(req)
+	}
+	resp, err := c.direct.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: "Post", URL: req.URL.Redacted(), Err: err}
+	}
+	return resp, nil
+}
+
+// maxCachedHeaders bounds Client.headers: past it (credentials rotated many times in one
+// container) the cache starts over.
+const maxCachedHeaders = 256
+
+// header returns the request headers of cr, made once per set of credentials: a request
+// then carries no per-request base64 or map building.
+func (c *Client) header(cr feedcreds.Credentials) http.Header {
+	if h, ok := c.headers.Load(cr); ok {
+		return h.(http.Header)
+	}
+	h := http.Header{
+		"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(cr.Key+":"+cr.Secret))},
+		"Content-Type":  {"application/json"},
+		"Accept":        {"application/json"},
+	}
+	if c.headerCount.Add(1) > maxCachedHeaders {
+		c.headers.Clear()
+		c.headerCount.Store(1)
+	}
+	c.headers.Store(cr, h)
+	return h
 }
 
 // cleanLocation keeps what an operator needs of a redirect's target (scheme, host and
@@ -661,7 +748,13 @@ func newRedactor(cr feedcreds.Credentials) *strings.Replacer {
 // redactErr returns err, or when its text contains a credential, an error with the text
 // scrubbed that still matches err's sentinels through errors.Is but does not unwrap to it.
 func (u *upload) redactErr(err error) error {
-	if err == nil || u.redact == nil {
+	if err == nil {
+		return err
+	}
+	if !u.redactDone {
+		u.redact, u.redactDone = newRedactor(u.feed.Credentials), true
+	}
+	if u.redact == nil {
 		return err
 	}
 	msg := err.Error()

@@ -201,7 +201,8 @@ func TestUploadEncodingErrorFailsAlone(t *testing.T) {
 	ts := newTestServer(t, accepted)
 	c, _ := newTestClient(t, ts, nil)
 	bad := smallBatch(1)
-	bad.UserAttributes = map[string]any{"score": math.NaN()} // JSON cannot carry NaN
+	nan := math.NaN() // JSON cannot carry NaN
+	bad.Events[0].Data.ProductAction = &ProductAction{Action: "purchase", TotalAmount: &nan}
 
 	res := c.Upload(context.Background(), testFeed("US1"), []Batch{smallBatch(0), bad, smallBatch(2)})
 

@@ -2,6 +2,7 @@ package mparticle
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"reflect"
@@ -11,377 +12,318 @@ import (
 )
 
 // AppendBatch appends the JSON encoding of b to dst. The bytes are exactly those of
-// json.Marshal(b) (same field order, omitempty rules, sorted map keys, HTML-safe string
-// escaping and number formats), so a redelivered event still produces an identical body;
-// it exists because encoding/json's reflection and per-map key sorting dominated the
-// client's CPU time per event. Values of UserAttributes of types other than string,
-// []string, []any, bool, int, int64, float64 and nil are encoded by encoding/json.
+// json.Marshal(b) (same field order, omitempty rules, attributes in the order given,
+// HTML-safe string escaping and number formats), so a redelivered event still produces an
+// identical body; it exists because encoding/json's reflection dominated the client's CPU
+// time per event.
+//
+// The output is passed from function to function and returned, never kept in a struct
+// behind a pointer: a slice stored through a pointer takes a write barrier, which costs on
+// every append while the garbage collector is marking.
 func AppendBatch(dst []byte, b *Batch) ([]byte, error) {
-	e := encoder{buf: dst}
-	e.batch(b)
-	if e.err != nil {
-		return dst, e.err
+	var err error
+	out := appendBatch(dst, b, &err)
+	if err != nil {
+		return dst, err
 	}
-	return e.buf, nil
-}
-
-// encoder appends JSON to buf; the first error stops nothing but is the one reported, so
-// the append calls need no checks of their own.
-type encoder struct {
-	buf []byte
-	err error
+	return out, nil
 }
 
 // field writes `,` (or `{` before the first field of an object) and the field's name, given
 // quoted and followed by its colon (`"name":`): the struct tags, plain ASCII needing no
 // escaping.
-func (e *encoder) field(first *bool, quotedName string) {
+func field(buf []byte, first *bool, quotedName string) []byte {
 	if *first {
-		e.buf = append(e.buf, '{')
+		buf = append(buf, '{')
 		*first = false
 	} else {
-		e.buf = append(e.buf, ',')
+		buf = append(buf, ',')
 	}
-	e.buf = append(e.buf, quotedName...)
+	return append(buf, quotedName...)
 }
 
-// close ends an object opened by field, or writes {} when no field was written.
-func (e *encoder) close(first bool) {
+// closeObject ends an object opened by field, or writes {} when no field was written.
+func closeObject(buf []byte, first bool) []byte {
 	if first {
-		e.buf = append(e.buf, '{', '}')
-		return
+		return append(buf, '{', '}')
 	}
-	e.buf = append(e.buf, '}')
+	return append(buf, '}')
 }
-
-func (e *encoder) str(s string) { e.buf = appendJSONString(e.buf, s) }
 
 // strField writes a string field that has omitempty.
-func (e *encoder) strField(first *bool, name, v string) {
+func strField(buf []byte, first *bool, name, v string) []byte {
 	if v != "" {
-		e.field(first, name)
-		e.str(v)
+		buf = field(buf, first, name)
+		buf = appendJSONString(buf, v)
 	}
+	return buf
 }
 
-func (e *encoder) batch(b *Batch) {
+// appendBatch writes b; the first error (a number JSON cannot write) goes to *err, and the
+// output is then to be discarded.
+func appendBatch(buf []byte, b *Batch, err *error) []byte {
 	first := true
-	e.field(&first, `"environment":`)
-	e.str(b.Environment)
+	buf = field(buf, &first, `"environment":`)
+	buf = appendJSONString(buf, b.Environment)
 	if len(b.Events) > 0 {
-		e.field(&first, `"events":`)
-		e.buf = append(e.buf, '[')
+		buf = field(buf, &first, `"events":`)
+		buf = append(buf, '[')
 		for i := range b.Events {
 			if i > 0 {
-				e.buf = append(e.buf, ',')
+				buf = append(buf, ',')
 			}
-			e.event(&b.Events[i])
+			buf = appendEvent(buf, &b.Events[i], err)
 		}
-		e.buf = append(e.buf, ']')
+		buf = append(buf, ']')
 	}
 	if u := b.UserIdentities; u != nil {
-		e.field(&first, `"user_identities":`)
+		buf = field(buf, &first, `"user_identities":`)
 		f := true
-		e.strField(&f, `"customer_id":`, u.CustomerID)
-		e.strField(&f, `"email":`, u.Email)
-		e.strField(&f, `"other":`, u.Other)
-		e.close(f)
+		buf = strField(buf, &f, `"customer_id":`, u.CustomerID)
+		buf = strField(buf, &f, `"email":`, u.Email)
+		buf = strField(buf, &f, `"other":`, u.Other)
+		buf = closeObject(buf, f)
 	}
 	if len(b.PartnerIdentities) > 0 {
-		e.field(&first, `"partner_identities":`)
-		e.stringMap(b.PartnerIdentities)
+		buf = field(buf, &first, `"partner_identities":`)
+		buf = appendAttributes(buf, b.PartnerIdentities)
 	}
 	if len(b.UserAttributes) > 0 {
-		e.field(&first, `"user_attributes":`)
-		e.anyMap(b.UserAttributes)
+		buf = field(buf, &first, `"user_attributes":`)
+		buf = appendUserAttributes(buf, b.UserAttributes)
 	}
 	if d := b.DeviceInfo; d != nil {
-		e.field(&first, `"device_info":`)
+		buf = field(buf, &first, `"device_info":`)
 		f := true
-		e.strField(&f, `"platform":`, d.Platform)
-		e.strField(&f, `"ios_idfv":`, d.IOSIDFV)
-		e.strField(&f, `"ios_advertising_id":`, d.IOSAdvertisingID)
-		e.strField(&f, `"android_advertising_id":`, d.AndroidAdvertisingID)
-		e.strField(&f, `"android_uuid":`, d.AndroidUUID)
-		e.strField(&f, `"os_version":`, d.OSVersion)
-		e.strField(&f, `"device_model":`, d.DeviceModel)
-		e.strField(&f, `"locale_language":`, d.LocaleLanguage)
-		e.strField(&f, `"locale_country":`, d.LocaleCountry)
-		e.close(f)
+		buf = strField(buf, &f, `"platform":`, d.Platform)
+		buf = strField(buf, &f, `"ios_idfv":`, d.IOSIDFV)
+		buf = strField(buf, &f, `"ios_advertising_id":`, d.IOSAdvertisingID)
+		buf = strField(buf, &f, `"android_advertising_id":`, d.AndroidAdvertisingID)
+		buf = strField(buf, &f, `"android_uuid":`, d.AndroidUUID)
+		buf = strField(buf, &f, `"os_version":`, d.OSVersion)
+		buf = strField(buf, &f, `"device_model":`, d.DeviceModel)
+		buf = strField(buf, &f, `"locale_language":`, d.LocaleLanguage)
+		buf = strField(buf, &f, `"locale_country":`, d.LocaleCountry)
+		buf = closeObject(buf, f)
 	}
 	if a := b.ApplicationInfo; a != nil {
-		e.field(&first, `"application_info":`)
+		buf = field(buf, &first, `"application_info":`)
 		f := true
-		e.strField(&f, `"application_version":`, a.ApplicationVersion)
-		e.strField(&f, `"os":`, a.OS)
-		e.close(f)
+		buf = strField(buf, &f, `"application_version":`, a.ApplicationVersion)
+		buf = strField(buf, &f, `"os":`, a.OS)
+		buf = closeObject(buf, f)
 	}
 	if c := b.Context; c != nil {
-		e.field(&first, `"context":`)
+		buf = field(buf, &first, `"context":`)
 		f := true
 		if p := c.DataPlan; p != nil {
-			e.field(&f, `"data_plan":`)
+			buf = field(buf, &f, `"data_plan":`)
 			pf := true
-			e.field(&pf, `"plan_id":`)
-			e.str(p.PlanID)
+			buf = field(buf, &pf, `"plan_id":`)
+			buf = appendJSONString(buf, p.PlanID)
 			if p.PlanVersion != 0 {
-				e.field(&pf, `"plan_version":`)
-				e.buf = strconv.AppendInt(e.buf, int64(p.PlanVersion), 10)
+				buf = field(buf, &pf, `"plan_version":`)
+				buf = strconv.AppendInt(buf, int64(p.PlanVersion), 10)
 			}
-			e.close(pf)
+			buf = closeObject(buf, pf)
 		}
-		e.close(f)
+		buf = closeObject(buf, f)
 	}
 	if b.MPID != 0 {
-		e.field(&first, `"mpid":`)
-		e.buf = strconv.AppendInt(e.buf, b.MPID, 10)
+		buf = field(buf, &first, `"mpid":`)
+		buf = strconv.AppendInt(buf, b.MPID, 10)
 	}
-	e.strField(&first, `"ip":`, b.IP)
-	e.strField(&first, `"source_request_id":`, b.SourceRequestID)
-	e.close(first)
+	buf = strField(buf, &first, `"ip":`, b.IP)
+	buf = strField(buf, &first, `"source_request_id":`, b.SourceRequestID)
+	return closeObject(buf, first)
 }
 
-func (e *encoder) event(ev *Event) {
+func appendEvent(buf []byte, ev *Event, err *error) []byte {
 	first := true
-	e.field(&first, `"event_type":`)
-	e.str(ev.EventType)
-	e.field(&first, `"data":`)
+	buf = field(buf, &first, `"event_type":`)
+	buf = appendJSONString(buf, ev.EventType)
+	buf = field(buf, &first, `"data":`)
 	d := &ev.Data
 	f := true
-	e.field(&f, `"timestamp_unixtime_ms":`)
-	e.buf = strconv.AppendInt(e.buf, d.TimestampUnixtimeMS, 10)
-	e.strField(&f, `"source_message_id":`, d.SourceMessageID)
+	buf = field(buf, &f, `"timestamp_unixtime_ms":`)
+	buf = strconv.AppendInt(buf, d.TimestampUnixtimeMS, 10)
+	buf = strField(buf, &f, `"source_message_id":`, d.SourceMessageID)
 	if len(d.CustomAttributes) > 0 {
-		e.field(&f, `"custom_attributes":`)
-		e.stringMap(d.CustomAttributes)
+		buf = field(buf, &f, `"custom_attributes":`)
+		buf = appendAttributes(buf, d.CustomAttributes)
 	}
-	e.strField(&f, `"event_name":`, d.EventName)
-	e.strField(&f, `"custom_event_type":`, d.CustomEventType)
+	buf = strField(buf, &f, `"event_name":`, d.EventName)
+	buf = strField(buf, &f, `"custom_event_type":`, d.CustomEventType)
 	if pa := d.ProductAction; pa != nil {
-		e.field(&f, `"product_action":`)
-		e.productAction(pa)
+		buf = field(buf, &f, `"product_action":`)
+		buf = appendProductAction(buf, pa, err)
 	}
-	e.strField(&f, `"currency_code":`, d.CurrencyCode)
-	e.close(f)
-	e.close(first)
+	buf = strField(buf, &f, `"currency_code":`, d.CurrencyCode)
+	buf = closeObject(buf, f)
+	return closeObject(buf, first)
 }
 
-func (e *encoder) productAction(pa *ProductAction) {
+func appendProductAction(buf []byte, pa *ProductAction, err *error) []byte {
 	first := true
-	e.field(&first, `"action":`)
-	e.str(pa.Action)
-	e.strField(&first, `"transaction_id":`, pa.TransactionID)
+	buf = field(buf, &first, `"action":`)
+	buf = appendJSONString(buf, pa.Action)
+	buf = strField(buf, &first, `"transaction_id":`, pa.TransactionID)
 	if pa.TotalAmount != nil {
-		e.field(&first, `"total_amount":`)
-		e.float(*pa.TotalAmount)
+		buf = field(buf, &first, `"total_amount":`)
+		buf = appendFloat(buf, *pa.TotalAmount, err)
 	}
 	if len(pa.Products) > 0 {
-		e.field(&first, `"products":`)
-		e.buf = append(e.buf, '[')
+		buf = field(buf, &first, `"products":`)
+		buf = append(buf, '[')
 		for i := range pa.Products {
 			if i > 0 {
-				e.buf = append(e.buf, ',')
+				buf = append(buf, ',')
 			}
 			p := &pa.Products[i]
 			f := true
-			e.strField(&f, `"id":`, p.ID)
-			e.strField(&f, `"name":`, p.Name)
+			buf = strField(buf, &f, `"id":`, p.ID)
+			buf = strField(buf, &f, `"name":`, p.Name)
 			if p.Price != nil {
-				e.field(&f, `"price":`)
-				e.float(*p.Price)
+				buf = field(buf, &f, `"price":`)
+				buf = appendFloat(buf, *p.Price, err)
 			}
 			if p.Quantity != nil {
-				e.field(&f, `"quantity":`)
-				e.float(*p.Quantity)
+				buf = field(buf, &f, `"quantity":`)
+				buf = appendFloat(buf, *p.Quantity, err)
 			}
-			e.close(f)
+			buf = closeObject(buf, f)
 		}
-		e.buf = append(e.buf, ']')
+		buf = append(buf, ']')
 	}
-	e.close(first)
+	return closeObject(buf, first)
 }
 
-// keysOnStack is how many entries a map may have before ordering them needs the heap; the
-// batches this product builds have at most a dozen per map.
-const keysOnStack = 32
-
-// The maps are ordered by key as encoding/json does (by bytes). Small maps are copied into
-// arrays on the stack once and ordered through an index of bytes: no allocation, no second
-// lookup per key, and no pointer moved while sorting (which would cost write barriers
-// whenever the garbage collector is marking).
-
-func (e *encoder) stringMap(m map[string]string) {
-	if len(m) > keysOnStack {
-		e.bigStringMap(m)
-		return
-	}
-	var keys, vals [keysOnStack]string
-	var order [keysOnStack]uint8
-	n := 0
-	for k, v := range m {
-		keys[n], vals[n], order[n] = k, v, uint8(n)
-		n++
-	}
-	sortOrder(order[:n], &keys)
-	e.buf = append(e.buf, '{')
-	for i, o := range order[:n] {
+// appendAttributes writes the members in the order given: the transform builds them in key
+// order, as encoding/json ordered the maps they replaced, so that order is what the wire
+// carries.
+func appendAttributes(buf []byte, a Attributes) []byte {
+	buf = append(buf, '{')
+	for i := range a {
 		if i > 0 {
-			e.buf = append(e.buf, ',')
+			buf = append(buf, ',')
 		}
-		e.str(keys[o])
-		e.buf = append(e.buf, ':')
-		e.str(vals[o])
+		buf = appendJSONString(buf, a[i].Key)
+		buf = append(buf, ':')
+		buf = appendJSONString(buf, a[i].Value)
 	}
-	e.buf = append(e.buf, '}')
+	return append(buf, '}')
 }
 
-func (e *encoder) anyMap(m map[string]any) {
-	if len(m) > keysOnStack {
-		e.bigAnyMap(m)
-		return
-	}
-	var keys [keysOnStack]string
-	var vals [keysOnStack]any
-	var order [keysOnStack]uint8
-	n := 0
-	for k, v := range m {
-		keys[n], vals[n], order[n] = k, v, uint8(n)
-		n++
-	}
-	sortOrder(order[:n], &keys)
-	e.buf = append(e.buf, '{')
-	for i, o := range order[:n] {
+func appendUserAttributes(buf []byte, a UserAttributes) []byte {
+	buf = append(buf, '{')
+	for i := range a {
 		if i > 0 {
-			e.buf = append(e.buf, ',')
+			buf = append(buf, ',')
 		}
-		e.str(keys[o])
-		e.buf = append(e.buf, ':')
-		e.value(vals[o])
-	}
-	e.buf = append(e.buf, '}')
-}
-
-// sortOrder insertion-sorts order by the keys it indexes (few keys: fewer comparisons than
-// a general sort's set-up).
-func sortOrder(order []uint8, keys *[keysOnStack]string) {
-	for i := 1; i < len(order); i++ {
-		o := order[i]
-		k := keys[o]
-		j := i
-		for ; j > 0 && keys[order[j-1]] > k; j-- {
-			order[j] = order[j-1]
+		u := &a[i]
+		buf = appendJSONString(buf, u.Key)
+		buf = append(buf, ':')
+		if u.List == nil {
+			buf = appendJSONString(buf, u.Value)
+			continue
 		}
-		order[j] = o
-	}
-}
-
-func (e *encoder) bigStringMap(m map[string]string) {
-	keys := slices.Sorted(maps.Keys(m))
-	e.buf = append(e.buf, '{')
-	for i, k := range keys {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		e.str(k)
-		e.buf = append(e.buf, ':')
-		e.str(m[k])
-	}
-	e.buf = append(e.buf, '}')
-}
-
-func (e *encoder) bigAnyMap(m map[string]any) {
-	keys := slices.Sorted(maps.Keys(m))
-	e.buf = append(e.buf, '{')
-	for i, k := range keys {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		e.str(k)
-		e.buf = append(e.buf, ':')
-		e.value(m[k])
-	}
-	e.buf = append(e.buf, '}')
-}
-
-// value encodes a user attribute value: the types transform produces directly, anything
-// else through encoding/json.
-func (e *encoder) value(v any) {
-	switch v := v.(type) {
-	case nil:
-		e.buf = append(e.buf, "null"...)
-	case string:
-		e.str(v)
-	case []string:
-		if v == nil {
-			e.buf = append(e.buf, "null"...)
-			return
-		}
-		e.buf = append(e.buf, '[')
-		for i, s := range v {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
+		buf = append(buf, '[')
+		for j, s := range u.List {
+			if j > 0 {
+				buf = append(buf, ',')
 			}
-			e.str(s)
+			buf = appendJSONString(buf, s)
 		}
-		e.buf = append(e.buf, ']')
-	case []any: // what a batch decoded from JSON holds
-		if v == nil {
-			e.buf = append(e.buf, "null"...)
-			return
-		}
-		e.buf = append(e.buf, '[')
-		for i, x := range v {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
+		buf = append(buf, ']')
+	}
+	return append(buf, '}')
+}
+
+// MarshalJSON writes a as AppendBatch does, so json.Marshal of a batch gives the same bytes.
+func (a Attributes) MarshalJSON() ([]byte, error) {
+	if a == nil {
+		return []byte("null"), nil
+	}
+	return appendAttributes(nil, a), nil
+}
+
+// MarshalJSON writes a as AppendBatch does, so json.Marshal of a batch gives the same bytes.
+func (a UserAttributes) MarshalJSON() ([]byte, error) {
+	if a == nil {
+		return []byte("null"), nil
+	}
+	return appendUserAttributes(nil, a), nil
+}
+
+// UnmarshalJSON reads a JSON object of strings, its members in key order (the order the
+// transform builds them in); the order of the document is not kept. Tests and the contract
+// server decode received batches with it.
+func (a *Attributes) UnmarshalJSON(data []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	if m == nil {
+		*a = nil
+		return nil
+	}
+	out := make(Attributes, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, Attribute{k, m[k]})
+	}
+	*a = out
+	return nil
+}
+
+// UnmarshalJSON reads a JSON object whose values are strings or lists of strings, in key order
+// as Attributes.UnmarshalJSON does. Other values are refused: this product sends none.
+func (a *UserAttributes) UnmarshalJSON(data []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	if m == nil {
+		*a = nil
+		return nil
+	}
+	out := make(UserAttributes, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		u := UserAttribute{Key: k}
+		if err := json.Unmarshal(m[k], &u.Value); err != nil {
+			if err := json.Unmarshal(m[k], &u.List); err != nil || u.List == nil {
+				return fmt.Errorf("mparticle: user attribute %q is neither a string nor a list of strings", k)
 			}
-			e.value(x)
 		}
-		e.buf = append(e.buf, ']')
-	case bool:
-		e.buf = strconv.AppendBool(e.buf, v)
-	case int:
-		e.buf = strconv.AppendInt(e.buf, int64(v), 10)
-	case int64:
-		e.buf = strconv.AppendInt(e.buf, v, 10)
-	case float64:
-		e.float(v)
-	default:
-		raw, err := json.Marshal(v)
-		if err != nil {
-			e.fail(err)
-			return
-		}
-		e.buf = append(e.buf, raw...)
+		out = append(out, u)
 	}
+	*a = out
+	return nil
 }
 
-func (e *encoder) fail(err error) {
-	if e.err == nil {
-		e.err = err
-	}
-}
-
-// float writes f as encoding/json does for a float64 (ES6 number formatting); NaN and
-// infinities have no JSON form and fail the batch, as they do with json.Marshal.
-func (e *encoder) float(f float64) {
+// appendFloat writes f as encoding/json does for a float64 (ES6 number formatting); NaN and
+// infinities have no JSON form and fail the batch (the first failure goes to *err), as they
+// do with json.Marshal.
+func appendFloat(buf []byte, f float64, err *error) []byte {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
-		e.fail(&json.UnsupportedValueError{Value: reflect.ValueOf(f), Str: strconv.FormatFloat(f, 'g', -1, 64)})
-		e.buf = append(e.buf, '0') // keeps the (discarded) output well formed
-		return
+		if *err == nil {
+			*err = &json.UnsupportedValueError{Value: reflect.ValueOf(f), Str: strconv.FormatFloat(f, 'g', -1, 64)}
+		}
+		return append(buf, '0') // keeps the (discarded) output well formed
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
 	}
-	e.buf = strconv.AppendFloat(e.buf, f, format, -1, 64)
+	buf = strconv.AppendFloat(buf, f, format, -1, 64)
 	if format == 'e' {
 		// e-09 becomes e-9, as in encoding/json.
-		n := len(e.buf)
-		if n >= 4 && e.buf[n-4] == 'e' && e.buf[n-3] == '-' && e.buf[n-2] == '0' {
-			e.buf[n-2] = e.buf[n-1]
-			e.buf = e.buf[:n-1]
+		n := len(buf)
+		if n >= 4 && buf[n-4] == 'e' && buf[n-3] == '-' && buf[n-2] == '0' {
+			buf[n-2] = buf[n-1]
+			buf = buf[:n-1]
 		}
 	}
+	return buf
 }
 
 const hexDigits = "0123456789abcdef"

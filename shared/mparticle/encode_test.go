@@ -42,11 +42,11 @@ func mustMatchStdlib(t *testing.T, b *Batch) {
 func f64(v float64) *float64 { return &v }
 
 func TestAppendBatchMatchesEncodingJSON(t *testing.T) {
-	many := map[string]string{}
-	manyAny := map[string]any{}
-	for i := range 150 { // past the keys kept on the stack
-		many[fmt.Sprintf("k%03d", 149-i)] = fmt.Sprint(i)
-		manyAny[fmt.Sprintf("a%03d", i)] = i
+	var many Attributes
+	var manyUser UserAttributes
+	for i := range 150 {
+		many = append(many, Attribute{fmt.Sprintf("k%03d", 149-i), fmt.Sprint(i)})
+		manyUser = append(manyUser, UserAttribute{Key: fmt.Sprintf("a%03d", i), Value: fmt.Sprint(i)})
 	}
 	tricky := "quote\" back\\ <tag> & amp \b\f\n\r\t \x00\x1f \x7f é 日本 \u2028\u2029 bad:\xff\xfe end"
 	tests := []struct {
@@ -57,29 +57,24 @@ func TestAppendBatchMatchesEncodingJSON(t *testing.T) {
 		{"forwarder sample", sampleBatch(7)},
 		{"every field", filled(reflect.TypeFor[Batch]()).Interface().(Batch)},
 		{"empty maps, slices and structs are omitted or empty", Batch{
-			Environment: EnvDevelopment, Events: []Event{}, PartnerIdentities: map[string]string{},
-			UserAttributes: map[string]any{}, UserIdentities: &UserIdentities{}, DeviceInfo: &DeviceInfo{},
+			Environment: EnvDevelopment, Events: []Event{}, PartnerIdentities: Attributes{},
+			UserAttributes: UserAttributes{}, UserIdentities: &UserIdentities{}, DeviceInfo: &DeviceInfo{},
 			ApplicationInfo: &ApplicationInfo{}, Context: &Context{}, MPID: 0,
 		}},
 		{"data plan without version", Batch{Context: &Context{DataPlan: &DataPlan{}}}},
 		{"escaping in keys and values", Batch{
 			Environment: tricky, SourceRequestID: tricky, IP: tricky,
-			PartnerIdentities: map[string]string{tricky: tricky, "<": ">"},
-			UserAttributes:    map[string]any{tricky: []string{tricky, ""}},
+			PartnerIdentities: Attributes{{tricky, tricky}, {"<", ">"}},
+			UserAttributes:    UserAttributes{{Key: tricky, List: []string{tricky, ""}}, {Key: "<", Value: tricky}},
 			Events: []Event{{EventType: tricky, Data: EventData{
-				EventName: tricky, CustomAttributes: map[string]string{tricky: tricky, "&": "&"},
+				EventName: tricky, CustomAttributes: Attributes{{tricky, tricky}, {"&", "&"}},
 			}}},
 		}},
-		{"user attribute value types", Batch{UserAttributes: map[string]any{
-			"nil": nil, "str": "s", "list": []string{"a", "b"}, "nil list": []string(nil),
-			"empty list": []string{}, "true": true, "false": false, "int": -42, "int64": int64(math.MinInt64),
-			"float": 1.5, "any list": []any{"x", 2.5, true, nil, []any{"<"}}, "nil any list": []any(nil),
-			"map": map[string]int{"b": 2, "a": 1}, "struct": struct {
-				A string `json:"a"`
-				B []int
-			}{"<x>", []int{1}}, "float32": float32(0.1), "uint8s": []byte("hi"),
+		{"user attribute values", Batch{UserAttributes: UserAttributes{
+			{Key: "str", Value: "s"}, {Key: "empty", Value: ""}, {Key: "list", List: []string{"a", "b"}},
+			{Key: "empty list", List: []string{}}, {Key: "nil list is a string", Value: "v"},
 		}}},
-		{"many keys", Batch{PartnerIdentities: many, UserAttributes: manyAny}},
+		{"many keys, in the order given", Batch{PartnerIdentities: many, UserAttributes: manyUser}},
 		{"numbers", Batch{MPID: math.MinInt64, Events: []Event{{Data: EventData{
 			TimestampUnixtimeMS: math.MaxInt64,
 			ProductAction: &ProductAction{TotalAmount: f64(0), Products: []Product{
@@ -147,8 +142,6 @@ func TestAppendBatchRejectsWhatJSONCannotEncode(t *testing.T) {
 			Products: []Product{{Price: f64(math.NaN())}}}}}}}},
 		{"infinite total", Batch{Events: []Event{{Data: EventData{ProductAction: &ProductAction{
 			TotalAmount: f64(math.Inf(-1))}}}}}},
-		{"NaN user attribute", Batch{UserAttributes: map[string]any{"x": math.NaN()}}},
-		{"channel user attribute", Batch{UserAttributes: map[string]any{"x": make(chan int)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +166,65 @@ func TestAppendBatchRejectsWhatJSONCannotEncode(t *testing.T) {
 	}
 }
 
+// Attributes given in key order encode as encoding/json encodes the map of the same members:
+// the wire form of the maps the batch held before (the golden files of package transform pin
+// it too), and decoding gives them back.
+func TestAttributesEncodeAsMaps(t *testing.T) {
+	build := func(odd string) (Attributes, UserAttributes) {
+		return Attributes{{"", "empty key"}, {"<", odd}, {"a", ""}, {"b", "x"}, {odd, "t"}},
+			UserAttributes{{Key: "empty", List: []string{}}, {Key: "flag", Value: "false"},
+				{Key: "list", List: []string{odd, ""}}, {Key: odd, Value: odd}}
+	}
+	tricky := "quote\" <tag> & \n \u2028 bad:\xff"
+	attrs, user := build(tricky)
+	// Decoding gives the strings back as JSON carries them: the invalid byte replaced.
+	wantAttrs, wantUser := build(strings.ToValidUTF8(tricky, "\uFFFD"))
+	attrMap := map[string]string{}
+	for _, a := range attrs {
+		attrMap[a.Key] = a.Value
+	}
+	userMap := map[string]any{}
+	for _, u := range user {
+		userMap[u.Key] = u.Any()
+	}
+	for _, c := range []struct {
+		name                string
+		got, asMap, decoded any
+		want                any
+	}{
+		{"attributes", attrs, attrMap, new(Attributes), wantAttrs},
+		{"user attributes", user, userMap, new(UserAttributes), wantUser},
+	} {
+		got, err := stdJSON(c.got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := stdJSON(c.asMap)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: %s, as a map %s", c.name, got, want)
+		}
+		if err := json.Unmarshal(got, c.decoded); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if back := reflect.ValueOf(c.decoded).Elem().Interface(); !reflect.DeepEqual(back, c.want) {
+			t.Errorf("%s decoded as %#v, want %#v", c.name, back, c.want)
+		}
+	}
+	var u UserAttributes
+	if err := json.Unmarshal([]byte(`{"n":1}`), &u); err == nil {
+		t.Error("a number user attribute was decoded; only strings and lists of strings are modelled")
+	}
+	if got, ok := attrs.Get("b"); got != "x" || !ok {
+		t.Errorf(`Get("b") = %q, %v`, got, ok)
+	}
+	if _, ok := attrs.Get("zz"); ok {
+		t.Error(`Get("zz") found an absent key`)
+	}
+	if got, ok := user.Get("list"); !ok || !reflect.DeepEqual(got.Any(), []string{tricky, ""}) {
+		t.Errorf(`user Get("list") = %#v, %v`, got, ok)
+	}
+}
+
 func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "\u2028", "\xed\xa0\x80", "a\x00b", strings.Repeat("é<", 40), "\xf0\x9f\x98\x80"} {
 		want, _ := stdJSON(s)
@@ -188,10 +240,10 @@ func FuzzAppendBatch(f *testing.F) {
 	f.Add("", "", "", 1e21, int64(0))
 	f.Fuzz(func(t *testing.T, env, k, v string, price float64, ts int64) {
 		b := Batch{
-			Environment: env, PartnerIdentities: map[string]string{k: v, v: k},
-			UserAttributes: map[string]any{k: []string{v}, v: price},
+			Environment: env, PartnerIdentities: Attributes{{k, v}, {v, k}},
+			UserAttributes: UserAttributes{{Key: k, List: []string{v}}, {Key: v, Value: env}},
 			Events: []Event{{EventType: v, Data: EventData{TimestampUnixtimeMS: ts,
-				CustomAttributes: map[string]string{k: v},
+				CustomAttributes: Attributes{{k, v}},
 				ProductAction:    &ProductAction{Action: k, TotalAmount: &price}}}},
 		}
 		mustMatchStdlib(t, &b)

@@ -187,7 +187,7 @@ func smallBatches(n int) []Batch {
 // paddedBatch is a batch whose encoding is about pad bytes larger than smallBatch's.
 func paddedBatch(i, pad int) Batch {
 	b := smallBatch(i)
-	b.UserAttributes = map[string]any{"padding": strings.Repeat("x", pad)}
+	b.UserAttributes = UserAttributes{{Key: "padding", Value: strings.Repeat("x", pad)}}
 	return b
 }
 
@@ -198,22 +198,22 @@ func sampleBatch(i int) Batch {
 		Environment:       EnvProduction,
 		SourceRequestID:   fmt.Sprintf("6f1c2b7e-0d4a-5e8f-9a1b-%012d", i),
 		UserIdentities:    &UserIdentities{CustomerID: fmt.Sprintf("external-%d", i)},
-		PartnerIdentities: map[string]string{"namiml_user_id": fmt.Sprintf("8c2d3e4f-%d", i)},
-		UserAttributes: map[string]any{
-			"namiml_active_entitlements": []string{"premium"},
-			"namiml_active_skus":         []string{"monthly_premium"},
-			"namiml_device_ids":          []string{"a1b2c3d4-e5f6-4789-abcd-ef0123456789"},
-			"namiml_device_platforms":    []string{"ios"},
-			"namiml_former_subscriber":   "false",
-			"namiml_in_grace_period":     "false",
-			"namiml_in_trial_period":     "true",
+		PartnerIdentities: Attributes{{Key: "namiml_user_id", Value: fmt.Sprintf("8c2d3e4f-%d", i)}},
+		UserAttributes: UserAttributes{
+			{Key: "namiml_active_entitlements", List: []string{"premium"}},
+			{Key: "namiml_active_skus", List: []string{"monthly_premium"}},
+			{Key: "namiml_device_ids", List: []string{"a1b2c3d4-e5f6-4789-abcd-ef0123456789"}},
+			{Key: "namiml_device_platforms", List: []string{"ios"}},
+			{Key: "namiml_former_subscriber", Value: "false"},
+			{Key: "namiml_in_grace_period", Value: "false"},
+			{Key: "namiml_in_trial_period", Value: "true"},
 		},
 		DeviceInfo: &DeviceInfo{Platform: "iOS", IOSIDFV: "a1b2c3d4-e5f6-4789-abcd-ef0123456789", OSVersion: "17.4"},
 		Events: []Event{
 			{EventType: EventTypeCustom, Data: EventData{
 				TimestampUnixtimeMS: recentMillis, SourceMessageID: "0b9e7c52-3f1d-5a2b-8c4e-6d7f8a9b0c1d",
 				EventName: "trial_started", CustomEventType: "transaction",
-				CustomAttributes: map[string]string{"namiml_event_category": "user", "namiml_event_subcategory1": "trial_started", "event_platform": "apple"},
+				CustomAttributes: Attributes{{Key: "event_platform", Value: "apple"}, {Key: "namiml_event_category", Value: "user"}, {Key: "namiml_event_subcategory1", Value: "trial_started"}},
 			}},
 			{EventType: EventTypeCommerce, Data: EventData{
 				TimestampUnixtimeMS: recentMillis, SourceMessageID: "1c0f8d63-4a2e-5b3c-9d5f-7e8a9b0c1d2e",

@@ -1,12 +1,15 @@
 package mparticle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -137,21 +140,79 @@ func planRequests(enc [][]byte, idx []int) [][]int {
 	return groups
 }
 
-// joinBodies builds the JSON array body of a bulk request from already encoded batches.
+// bodies makes an upload's request bodies in one pooled buffer, reused from request to
+// request and from upload to upload, so a bulk upload does not leave ~120 KB of garbage per
+// request. net/http may go on reading a body after Do returns (a server that answers before
+// reading all of it), until it closes the body; so the buffer is reused only once every
+// body made from it is closed, and otherwise left to the garbage collector.
+type bodies struct {
+	buf     *[]byte
+	pending atomic.Int32 // bodies handed to the transport and not yet closed
+}
+
+// join builds the JSON array body of a bulk request from already encoded batches.
+func (b *bodies) join(enc [][]byte, idx []int) []byte {
+	if b.buf != nil && b.pending.Load() != 0 {
+		b.buf = nil // still read by the transport: abandoned to the garbage collector
+	}
+	if b.buf == nil {
+		b.buf = getEncodeBuffer(0)
+	}
+	body := appendJoined((*b.buf)[:0], enc, idx)
+	*b.buf = body[:0]
+	return body
+}
+
+// joinBodies is appendJoined into a buffer of its own.
 func joinBodies(enc [][]byte, idx []int) []byte {
+	return appendJoined(nil, enc, idx)
+}
+
+// appendJoined appends the JSON array of the encoded batches idx: a bulk request's body.
+func appendJoined(dst []byte, enc [][]byte, idx []int) []byte {
 	n := 1 + len(idx)
 	for _, i := range idx {
 		n += len(enc[i])
 	}
-	body := make([]byte, 0, n)
-	body = append(body, '[')
+	dst = slices.Grow(dst, n)
+	dst = append(dst, '[')
 	for k, i := range idx {
 		if k > 0 {
-			body = append(body, ',')
+			dst = append(dst, ',')
 		}
-		body = append(body, enc[i]...)
+		dst = append(dst, enc[i]...)
 	}
-	return append(body, ']')
+	return append(dst, ']')
+}
+
+// open returns a reader of body that counts as open until the transport closes it.
+func (b *bodies) open(body []byte) io.ReadCloser {
+	b.pending.Add(1)
+	r := &trackedBody{owner: b, data: body}
+	r.Reset(body)
+	return r
+}
+
+// release returns the buffer to the pool when no transport still holds a body made from it.
+func (b *bodies) release() {
+	if b.buf != nil && b.pending.Load() == 0 {
+		putEncodeBuffer(b.buf)
+	}
+	b.buf = nil
+}
+
+type trackedBody struct {
+	bytes.Reader
+	data   []byte // all of it, for h1Transport to write without copying
+	owner  *bodies
+	closed atomic.Bool
+}
+
+func (t *trackedBody) Close() error {
+	if t.closed.CompareAndSwap(false, true) {
+		t.owner.pending.Add(-1)
+	}
+	return nil
 }
 
 // drain reads what is left of a body (bounded) and closes it so the connection can be reused.

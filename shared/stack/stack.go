@@ -62,7 +62,7 @@ const (
 	AppCredentialWritesPerMinute = 5
 )
 
-// Environment variables the template sets and shared/app reads.
+// Environment variables the template sets and shared/app/forwarderapp and shared/app/integrationsapp read.
 const (
 	EnvStackName                    = "STACK_NAME"
 	EnvSecretsPrefix                = "SECRETS_PREFIX"

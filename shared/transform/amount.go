@@ -22,15 +22,52 @@ func minorUnits(currency string) int {
 	return 2
 }
 
-// parsePrice converts a contract price string to the API's JSON number. strconv gives the
-// float nearest the decimal, which encoding/json prints back as the same short decimal.
-func parsePrice(s string) (float64, bool) {
-	if !event.IsDecimal(s) {
-		return 0, false
+// splitPrice converts a contract price string to the API's JSON number (the float nearest
+// the decimal, as strconv gives it, which encoding/json prints back as the same short
+// decimal), and returns the price's integer and fraction digits for totalUnits (the fraction
+// without trailing zeros). ok is event.IsDecimal(s), checked in the same pass.
+func splitPrice(s string) (f float64, intPart, frac string, ok bool) {
+	// The digits as one integer (meaningful up to 19 of them, the most the fast path
+	// below takes), and where the point is.
+	var mant uint64
+	dot := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c-'0' < 10:
+			mant = mant*10 + uint64(c-'0')
+		case c == '.' && dot < 0:
+			dot = i
+		default:
+			return 0, "", "", false
+		}
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, err == nil
+	intPart, frac = s, ""
+	if dot >= 0 {
+		intPart, frac = s[:dot], s[dot+1:]
+	}
+	if len(intPart) == 0 || len(intPart) > event.MaxPriceIntDigits || (dot >= 0 && len(frac) == 0) ||
+		len(frac) > event.MaxPriceFracDigits {
+		return 0, "", "", false
+	}
+	// Both operands exact (under 2^53, and 10^d for d ≤ 22), so IEEE division gives the float
+	// nearest the decimal: strconv.ParseFloat's answer, as its own fast path does.
+	if len(intPart)+len(frac) <= 19 && mant < 1<<53 && len(frac) < len(pow10f) {
+		f = float64(mant) / pow10f[len(frac)]
+	} else {
+		var err error
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, "", "", false
+		}
+	}
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
+	return f, intPart, frac, true
 }
+
+var pow10f = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
@@ -38,7 +75,11 @@ var pow10 = [...]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e1
 // (9.99 × 3 is 29.97, not float64's 29.969999999999995). price must satisfy event.IsDecimal.
 func totalAmount(price string, qty, minor int) float64 {
 	intPart, frac, _ := strings.Cut(price, ".")
-	frac = strings.TrimRight(frac, "0")
+	return totalOf(intPart, strings.TrimRight(frac, "0"), qty, minor)
+}
+
+// totalOf is totalAmount of the price split as splitPrice splits it.
+func totalOf(intPart, frac string, qty, minor int) float64 {
 	if units, ok := totalUnits(intPart, frac, uint64(qty), minor); ok {
 		return unitsToFloat(units, minor)
 	}

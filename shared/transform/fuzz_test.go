@@ -59,7 +59,7 @@ func FuzzToBatch(f *testing.F) {
 		if len(js) > batchBudget {
 			t.Fatalf("batch is %d bytes, over the %d budget", len(js), batchBudget)
 		}
-		if est := batchSize(&res.Batch, jsonLen, false); est < len(js) {
+		if est := batchSize(&res.Batch, true, false); est < len(js) {
 			t.Fatalf("size estimate %d below the real %d", est, len(js))
 		}
 		res2, _ := ToBatch(ev, in)
@@ -67,6 +67,8 @@ func FuzzToBatch(f *testing.F) {
 		if string(js) != string(js2) {
 			t.Fatal("same input, different JSON")
 		}
+		attrMap(t, res.Batch.Events[0].Data.CustomAttributes) // keys distinct and in order
+		userMap(t, res.Batch.UserAttributes)
 		if (res.Batch.UserIdentities == nil) != res.MissingCustomerID {
 			t.Fatal("MissingCustomerID disagrees with user_identities")
 		}

@@ -42,7 +42,15 @@ func truncUnits(s string, n int) string {
 }
 
 // truncValue cuts a value of input field f to the API's value limit, recording f when it cuts.
+// Small enough to inline: nearly every value is short enough to need no look.
 func truncValue(f event.Field, s string, deg *event.Degraded) string {
+	if len(s) <= mparticle.MaxValueLen {
+		return s
+	}
+	return truncLongValue(f, s, deg)
+}
+
+func truncLongValue(f event.Field, s string, deg *event.Degraded) string {
 	t := truncUnits(s, mparticle.MaxValueLen)
 	if len(t) != len(s) {
 		deg.Add(f)
@@ -50,14 +58,12 @@ func truncValue(f event.Field, s string, deg *event.Degraded) string {
 	return t
 }
 
-var emptyList any = []string{}
-
 // userList applies the API's user attribute list limits to input field f: at most 1,000
 // entries of at most 512 characters. It returns the input's own slice when nothing needs
 // cutting.
-func userList(f event.Field, list []string, deg *event.Degraded) any {
+func userList(f event.Field, list []string, deg *event.Degraded) []string {
 	if len(list) == 0 {
-		return emptyList
+		return []string{} // sent as [], never null; a zero-length slice does not allocate
 	}
 	if len(list) > mparticle.MaxUserAttrListLen {
 		list = list[:mparticle.MaxUserAttrListLen]
@@ -110,56 +116,155 @@ func jsonLen(s string) int {
 	return n
 }
 
-// coarseLen bounds jsonLen without reading the string (no byte expands past 6).
-func coarseLen(s string) int { return 6*len(s) + 2 }
+// sizer adds up string lengths for batchSize: exactly as the client writes them (jsonLen), or
+// bounded without reading them (no byte expands past 6), which is enough for every real batch.
+// A method rather than a func value, so that the coarse count compiles inline.
+type sizer struct {
+	exact bool
+	n     int
+}
 
-// batchSize bounds the JSON size of b from above. Lists in user attributes are counted unless
-// skipLists; strLen measures each string.
-func batchSize(b *mparticle.Batch, strLen func(string) int, skipLists bool) int {
-	n := skeletonBytes + strLen(b.Environment) + strLen(b.SourceRequestID) + strLen(b.IP)
+func (z *sizer) str(s string) {
+	if z.exact {
+		z.n += jsonLen(s)
+	} else {
+		z.n += 6*len(s) + 2
+	}
+}
+
+// batchSize bounds the JSON size of b from above, counting strings exactly or coarsely (see
+// sizer). Lists in user attributes are counted unless skipLists.
+func batchSize(b *mparticle.Batch, exact, skipLists bool) int {
+	z := sizer{exact: exact, n: skeletonBytes}
+	z.str(b.Environment)
+	z.str(b.SourceRequestID)
+	z.str(b.IP)
 	for i := range b.Events {
 		d := &b.Events[i].Data
-		n += 64 + strLen(d.SourceMessageID) + strLen(d.EventName) + strLen(d.CustomEventType) + strLen(d.CurrencyCode)
-		for k, v := range d.CustomAttributes {
-			n += strLen(k) + strLen(v) + 2
+		z.n += 64
+		z.str(d.SourceMessageID)
+		z.str(d.EventName)
+		z.str(d.CustomEventType)
+		z.str(d.CurrencyCode)
+		for _, a := range d.CustomAttributes {
+			z.str(a.Key)
+			z.str(a.Value)
+			z.n += 2
 		}
 		if pa := d.ProductAction; pa != nil {
-			n += strLen(pa.Action) + strLen(pa.TransactionID)
+			z.str(pa.Action)
+			z.str(pa.TransactionID)
 			for _, p := range pa.Products {
-				n += 128 + strLen(p.ID) + strLen(p.Name)
+				z.n += 128
+				z.str(p.ID)
+				z.str(p.Name)
 			}
 		}
 	}
 	if u := b.UserIdentities; u != nil {
-		n += strLen(u.CustomerID) + strLen(u.Email) + strLen(u.Other)
+		z.str(u.CustomerID)
+		z.str(u.Email)
+		z.str(u.Other)
 	}
-	for k, v := range b.PartnerIdentities {
-		n += strLen(k) + strLen(v) + 2
+	for _, a := range b.PartnerIdentities {
+		z.str(a.Key)
+		z.str(a.Value)
+		z.n += 2
 	}
-	for k, v := range b.UserAttributes {
-		n += strLen(k) + 2
-		switch v := v.(type) {
-		case string:
-			n += strLen(v)
-		case []string:
-			n += 2
-			if !skipLists {
-				for _, e := range v {
-					n += strLen(e) + 1
-				}
+	for _, a := range b.UserAttributes {
+		z.str(a.Key)
+		z.n += 2
+		if a.List == nil {
+			z.str(a.Value)
+			continue
+		}
+		z.n += 2
+		if !skipLists {
+			for _, e := range a.List {
+				z.str(e)
+				z.n++
 			}
-		default:
-			n += 32
 		}
 	}
 	if d := b.DeviceInfo; d != nil {
-		n += strLen(d.Platform) + strLen(d.IOSIDFV) + strLen(d.IOSAdvertisingID) + strLen(d.AndroidAdvertisingID) +
-			strLen(d.AndroidUUID) + strLen(d.OSVersion) + strLen(d.DeviceModel) + strLen(d.LocaleLanguage) + strLen(d.LocaleCountry)
+		z.str(d.Platform)
+		z.str(d.IOSIDFV)
+		z.str(d.IOSAdvertisingID)
+		z.str(d.AndroidAdvertisingID)
+		z.str(d.AndroidUUID)
+		z.str(d.OSVersion)
+		z.str(d.DeviceModel)
+		z.str(d.LocaleLanguage)
+		z.str(d.LocaleCountry)
 	}
 	if a := b.ApplicationInfo; a != nil {
-		n += strLen(a.ApplicationVersion) + strLen(a.OS)
+		z.str(a.ApplicationVersion)
+		z.str(a.OS)
 	}
-	return n
+	return z.n
+}
+
+// coarseSize is batchSize(b, false, false), its strings' lengths added up first and scaled
+// once: the check every batch takes.
+func coarseSize(b *mparticle.Batch) int {
+	// n: bytes of the strings; k: strings (each adds 2, its quotes); fixed: the rest.
+	n := len(b.Environment) + len(b.SourceRequestID) + len(b.IP)
+	k := 3
+	fixed := skeletonBytes
+	for i := range b.Events {
+		d := &b.Events[i].Data
+		fixed += 64
+		n += len(d.SourceMessageID) + len(d.EventName) + len(d.CustomEventType) + len(d.CurrencyCode)
+		k += 4
+		for _, a := range d.CustomAttributes {
+			n += len(a.Key) + len(a.Value)
+		}
+		k += 2 * len(d.CustomAttributes)
+		fixed += 2 * len(d.CustomAttributes)
+		if pa := d.ProductAction; pa != nil {
+			n += len(pa.Action) + len(pa.TransactionID)
+			k += 2
+			for _, p := range pa.Products {
+				n += len(p.ID) + len(p.Name)
+			}
+			k += 2 * len(pa.Products)
+			fixed += 128 * len(pa.Products)
+		}
+	}
+	if u := b.UserIdentities; u != nil {
+		n += len(u.CustomerID) + len(u.Email) + len(u.Other)
+		k += 3
+	}
+	for _, a := range b.PartnerIdentities {
+		n += len(a.Key) + len(a.Value)
+	}
+	k += 2 * len(b.PartnerIdentities)
+	fixed += 2 * len(b.PartnerIdentities)
+	for _, a := range b.UserAttributes {
+		n += len(a.Key)
+		k++
+		fixed += 2
+		if a.List == nil {
+			n += len(a.Value)
+			k++
+			continue
+		}
+		fixed += 2 + len(a.List)
+		k += len(a.List)
+		for _, e := range a.List {
+			n += len(e)
+		}
+	}
+	if d := b.DeviceInfo; d != nil {
+		n += len(d.Platform) + len(d.IOSIDFV) + len(d.IOSAdvertisingID) + len(d.AndroidAdvertisingID) +
+			len(d.AndroidUUID) + len(d.OSVersion) + len(d.DeviceModel) + len(d.LocaleLanguage) + len(d.LocaleCountry)
+		k += 9
+	}
+	if a := b.ApplicationInfo; a != nil {
+		n += len(a.ApplicationVersion) + len(a.OS)
+		k += 2
+	}
+	return fixed + 6*n + 2*k
 }
 
 // fitBatch keeps b under batchBudget and reports whether it had to cut anything. Real batches
@@ -167,23 +272,23 @@ func batchSize(b *mparticle.Batch, strLen func(string) int, skipLists bool) int 
 // shortened first, then the user state lists are cut to what fits, each keeping a prefix and
 // the space shared round-robin so no list is emptied for another's sake.
 func fitBatch(b *mparticle.Batch) bool {
-	if batchSize(b, coarseLen, false) <= batchBudget || batchSize(b, jsonLen, false) <= batchBudget {
+	if coarseSize(b) <= batchBudget || batchSize(b, true, false) <= batchBudget {
 		return false
 	}
-	if batchSize(b, jsonLen, true) > batchBudget {
+	if batchSize(b, true, true) > batchBudget {
 		squeezeValues(b)
 	}
-	cutLists(b, batchBudget-batchSize(b, jsonLen, true))
+	cutLists(b, batchBudget-batchSize(b, true, true))
 	return true
 }
 
 // squeezeValues shortens the free-text values this package sets. All of them are ours to
-// modify: ToBatch built these maps and structs for this batch.
+// modify: ToBatch built these attributes and structs for this batch.
 func squeezeValues(b *mparticle.Batch) {
 	for i := range b.Events {
 		d := &b.Events[i].Data
-		for k, v := range d.CustomAttributes {
-			d.CustomAttributes[k] = truncUnits(v, squeezedValueLen)
+		for j := range d.CustomAttributes {
+			d.CustomAttributes[j].Value = truncUnits(d.CustomAttributes[j].Value, squeezedValueLen)
 		}
 		if pa := d.ProductAction; pa != nil {
 			pa.TransactionID = truncUnits(pa.TransactionID, squeezedValueLen)
@@ -203,22 +308,14 @@ func squeezeValues(b *mparticle.Batch) {
 	}
 }
 
-var listAttrs = [...]string{userAttrEntitlements, userAttrSKUs, userAttrDeviceIDs, userAttrDevicePlatforms}
-
 // cutLists keeps, of each user attribute list, the longest prefixes whose entries fit in
 // budget bytes, taking entries round-robin across the lists.
 func cutLists(b *mparticle.Batch, budget int) {
-	if b.UserAttributes == nil {
-		return
-	}
-	var lists [len(listAttrs)][]string
-	var kept [len(listAttrs)]int
-	for j, k := range listAttrs {
-		lists[j], _ = b.UserAttributes[k].([]string)
-	}
+	var kept [len(userAttrKeys)]int
 	for i := 0; ; i++ {
 		progress := false
-		for j, l := range lists {
+		for j := range b.UserAttributes {
+			l := b.UserAttributes[j].List
 			if kept[j] != i || i >= len(l) {
 				continue
 			}
@@ -232,9 +329,9 @@ func cutLists(b *mparticle.Batch, budget int) {
 			break
 		}
 	}
-	for j, k := range listAttrs {
-		if lists[j] != nil {
-			b.UserAttributes[k] = lists[j][:kept[j]:kept[j]]
+	for j := range b.UserAttributes {
+		if l := b.UserAttributes[j].List; l != nil {
+			b.UserAttributes[j].List = l[:kept[j]:kept[j]]
 		}
 	}
 }

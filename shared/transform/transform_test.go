@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +131,39 @@ type want struct {
 }
 
 func f64(v float64) *float64 { return &v }
+
+// attrMap is a as a map, for comparisons; it fails t unless the keys are distinct and in
+// order, the order the batch carries them in (as the maps they replaced were encoded).
+func attrMap(t testing.TB, a mparticle.Attributes) map[string]string {
+	t.Helper()
+	if a == nil {
+		return nil
+	}
+	m := make(map[string]string, len(a))
+	for i, kv := range a {
+		if i > 0 && a[i-1].Key >= kv.Key {
+			t.Errorf("attribute %q after %q: not in key order", kv.Key, a[i-1].Key)
+		}
+		m[kv.Key] = kv.Value
+	}
+	return m
+}
+
+// userMap is attrMap for user attributes: each value a string or a []string.
+func userMap(t testing.TB, a mparticle.UserAttributes) map[string]any {
+	t.Helper()
+	if a == nil {
+		return nil
+	}
+	m := make(map[string]any, len(a))
+	for i, u := range a {
+		if i > 0 && a[i-1].Key >= u.Key {
+			t.Errorf("user attribute %q after %q: not in key order", u.Key, a[i-1].Key)
+		}
+		m[u.Key] = u.Any()
+	}
+	return m
+}
 
 func TestToBatchAllTypes(t *testing.T) {
 	none := []string{}
@@ -273,7 +310,7 @@ func TestToBatchAllTypes(t *testing.T) {
 			check("event_name", e.Data.EventName, w.name)
 			check("custom_event_type", e.Data.CustomEventType, w.customType)
 			check("timestamp_unixtime_ms", e.Data.TimestampUnixtimeMS, w.timestamp)
-			check("custom_attributes", e.Data.CustomAttributes, w.attrs)
+			check("custom_attributes", attrMap(t, e.Data.CustomAttributes), w.attrs)
 			check("source_message_id", e.Data.SourceMessageID, SourceMessageID(ev.ID))
 			check("source_request_id", b.SourceRequestID, SourceRequestID(ev.ID, w.feed.ID))
 			check("environment", b.Environment, w.env)
@@ -284,14 +321,14 @@ func TestToBatchAllTypes(t *testing.T) {
 			}
 			check("MissingCustomerID", res.MissingCustomerID, w.customerID == "")
 			if w.partner {
-				check("partner_identities", b.PartnerIdentities, map[string]string{"namiml_user_id": userID})
+				check("partner_identities", b.PartnerIdentities, mparticle.Attributes{{Key: "namiml_user_id", Value: userID}})
 			} else {
-				check("partner_identities", b.PartnerIdentities, map[string]string(nil))
+				check("partner_identities", b.PartnerIdentities, mparticle.Attributes(nil))
 			}
 			if w.userAttrs == nil {
-				check("user_attributes", b.UserAttributes, map[string]any(nil))
+				check("user_attributes", b.UserAttributes, mparticle.UserAttributes(nil))
 			} else {
-				check("user_attributes", b.UserAttributes, w.userAttrs)
+				check("user_attributes", userMap(t, b.UserAttributes), w.userAttrs)
 			}
 			check("device_info", b.DeviceInfo, w.device)
 			if w.appVersion == "" {
@@ -367,7 +404,7 @@ func TestCustomerID(t *testing.T) {
 			if got != c.customerID || res.MissingCustomerID != (c.customerID == "") {
 				t.Errorf("customer_id %q missing=%v, want %q", got, res.MissingCustomerID, c.customerID)
 			}
-			if gotP := res.Batch.PartnerIdentities["namiml_user_id"]; (gotP == userID) != c.partnerUser {
+			if gotP, _ := res.Batch.PartnerIdentities.Get("namiml_user_id"); (gotP == userID) != c.partnerUser {
 				t.Errorf("partner identity = %q, want present=%v", gotP, c.partnerUser)
 			}
 		})
@@ -442,7 +479,7 @@ func TestTruncation(t *testing.T) {
 	ev.Impression.CTAType = strings.Repeat("a", 4095) + "😀"  // the emoji would straddle the limit
 	ev.Device.Model = strings.Repeat("m", 5000)
 	res := mustBatch(t, ev, iosFeed)
-	attrs := res.Batch.Events[0].Data.CustomAttributes
+	attrs := attrMap(t, res.Batch.Events[0].Data.CustomAttributes)
 	if got := attrs["name"]; got != strings.Repeat("é", 4096) {
 		t.Errorf("name: %d runes, want 4096 é", utf8.RuneCountInString(got))
 	}
@@ -464,11 +501,11 @@ func TestTruncation(t *testing.T) {
 	ev.User.ActiveSKUs = long
 	ev.User.ActiveEntitlements = []string{"ok", strings.Repeat("e", 600), strings.Repeat("ü", 600)}
 	res = mustBatch(t, ev, iosFeed)
-	skus := res.Batch.UserAttributes["namiml_active_skus"].([]string)
+	skus := userMap(t, res.Batch.UserAttributes)["namiml_active_skus"].([]string)
 	if len(skus) != 1000 || !reflect.DeepEqual(skus, long[:1000]) {
 		t.Errorf("active_skus: %d entries, want the first 1000", len(skus))
 	}
-	ents := res.Batch.UserAttributes["namiml_active_entitlements"].([]string)
+	ents := userMap(t, res.Batch.UserAttributes)["namiml_active_entitlements"].([]string)
 	if want := []string{"ok", strings.Repeat("e", 512), strings.Repeat("ü", 512)}; !reflect.DeepEqual(ents, want) {
 		t.Errorf("active_entitlements entry lengths %d/%d/%d, want 2/512/1024 bytes", len(ents[0]), len(ents[1]), len(ents[2]))
 	}
@@ -490,7 +527,7 @@ func TestNamesWithinLimits(t *testing.T) {
 		if len(e.CustomAttributes) > mparticle.MaxAttributesPerEvent {
 			t.Errorf("%s: %d attributes", typ, len(e.CustomAttributes))
 		}
-		for k, v := range e.CustomAttributes {
+		for k, v := range attrMap(t, e.CustomAttributes) {
 			if len(k) > mparticle.MaxNameLen || v == "" {
 				t.Errorf("%s: attribute %q=%q breaks the limits or is empty", typ, k, v)
 			}
@@ -508,7 +545,7 @@ func TestAbsentInputsOmitted(t *testing.T) {
 		"namiml_event_id": ev.ID, "namiml_event_category": "device", "app_env": "production",
 		"app_platform_id": iosPlatformID, "id": impressionID,
 	}
-	if got := res.Batch.Events[0].Data.CustomAttributes; !reflect.DeepEqual(got, want) {
+	if got := attrMap(t, res.Batch.Events[0].Data.CustomAttributes); !reflect.DeepEqual(got, want) {
 		t.Errorf("attributes = %v, want %v", got, want)
 	}
 	if res.Batch.ApplicationInfo != nil || res.Batch.IP != "" || res.Batch.PartnerIdentities != nil {
@@ -522,7 +559,7 @@ func TestAbsentInputsOmitted(t *testing.T) {
 		"namiml_event_id": ev.ID, "namiml_event_category": "user", "namiml_event_subcategory1": "subscription",
 		"sku_ref_id": "premium_monthly",
 	}
-	if got := mustBatch(t, ev, iosFeed).Batch.Events[0].Data.CustomAttributes; !reflect.DeepEqual(got, want) {
+	if got := attrMap(t, mustBatch(t, ev, iosFeed).Batch.Events[0].Data.CustomAttributes); !reflect.DeepEqual(got, want) {
 		t.Errorf("attributes = %v, want %v", got, want)
 	}
 
@@ -531,7 +568,7 @@ func TestAbsentInputsOmitted(t *testing.T) {
 	ev.AppEnv = ""
 	data := mustBatch(t, ev, iosFeed).Batch.Events[0].Data
 	want = map[string]string{"namiml_event_id": ev.ID, "namiml_event_category": "device", "app_env": "production"}
-	if !reflect.DeepEqual(data.CustomAttributes, want) {
+	if !reflect.DeepEqual(attrMap(t, data.CustomAttributes), want) {
 		t.Errorf("attributes = %v, want %v", data.CustomAttributes, want)
 	}
 	if pa := data.ProductAction; pa.Action != "purchase" || pa.TransactionID != "tx-1" || pa.TotalAmount != nil || pa.Products != nil || data.CurrencyCode != "" {
@@ -747,7 +784,7 @@ func TestUserAttributesAbsentVersusEmpty(t *testing.T) {
 			u := c.user
 			ev.User = &u
 			b := mustBatch(t, ev, iosFeed).Batch
-			if !reflect.DeepEqual(b.UserAttributes, c.want) {
+			if !reflect.DeepEqual(userMap(t, b.UserAttributes), c.want) {
 				t.Errorf("user_attributes = %#v, want %#v", b.UserAttributes, c.want)
 			}
 			js, err := json.Marshal(b)
@@ -764,7 +801,7 @@ func TestUserAttributesAbsentVersusEmpty(t *testing.T) {
 	}
 	// Through Decode: omitted members stay omitted.
 	ev := decode(t, []byte(strings.Replace(string(eventtest.Sample(event.SubscriptionRenewed)), `"former_subscriber": false,`, "", 1)))
-	if _, ok := mustBatch(t, ev, iosFeed).Batch.UserAttributes["namiml_former_subscriber"]; ok {
+	if _, ok := mustBatch(t, ev, iosFeed).Batch.UserAttributes.Get("namiml_former_subscriber"); ok {
 		t.Error("former_subscriber omitted by the producer but sent")
 	}
 }
@@ -817,6 +854,113 @@ func TestTransformDegradedFields(t *testing.T) {
 	}
 }
 
+// A Builder's batches are ToBatch's, byte for byte, whatever the batches its storage held
+// before a Reset; until the Reset, building more leaves the earlier ones alone.
+func TestBuilder(t *testing.T) {
+	encode := func(b *mparticle.Batch) string {
+		t.Helper()
+		js, err := mparticle.AppendBatch(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(js)
+	}
+	full := map[event.Type]*event.Event{}
+	sparse := map[event.Type]*event.Event{}
+	for _, typ := range event.AllTypes {
+		full[typ] = load(t, typ)
+		ev := load(t, typ)
+		ev.Subscription, ev.Transaction, ev.Impression, ev.Device = nil, nil, nil, nil
+		ev.User = &event.User{ID: userID}
+		sparse[typ] = ev
+	}
+	var bl Builder
+	for round, evs := range []map[event.Type]*event.Event{full, sparse, full} {
+		bl.Reset()
+		var built []Result
+		for _, typ := range event.AllTypes {
+			for range 2 { // two of each kind: more than one batch's storage per kind
+				res, err := bl.ToBatch(evs[typ], iosFeed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				built = append(built, res)
+			}
+		}
+		for i, typ := range event.AllTypes {
+			want := mustBatch(t, evs[typ], iosFeed)
+			for _, got := range built[2*i : 2*i+2] {
+				if encode(&got.Batch) != encode(&want.Batch) || !reflect.DeepEqual(got.Degraded, want.Degraded) ||
+					got.MissingCustomerID != want.MissingCustomerID {
+					t.Errorf("round %d, %s: Builder's batch %s, ToBatch's %s", round, typ, encode(&got.Batch), encode(&want.Batch))
+				}
+			}
+		}
+	}
+	// A string kept from a batch outlives the Reset unchanged.
+	bl.Reset()
+	first, _ := bl.ToBatch(full[event.SubscriptionRenewed], iosFeed)
+	id, msgID := first.Batch.SourceRequestID, first.Batch.Events[0].Data.SourceMessageID
+	bl.Reset()
+	_, _ = bl.ToBatch(full[event.SubscriptionPurchased], iosFeed)
+	if ev := full[event.SubscriptionRenewed]; id != SourceRequestID(ev.ID, iosFeed.ID) || msgID != SourceMessageID(ev.ID) {
+		t.Errorf("ids kept from a batch changed after Reset: %s %s", id, msgID)
+	}
+	// Ids kept across many Resets and id chunks stay as they were.
+	type kept struct{ req, msg, wantReq, wantMsg string }
+	var keep []kept
+	for round := range 5 {
+		bl.Reset()
+		for _, typ := range event.AllTypes {
+			ev := *full[typ]
+			ev.ID = fmt.Sprintf("%s-%d", typ, round)
+			res, _ := bl.ToBatch(&ev, iosFeed)
+			keep = append(keep, kept{res.Batch.SourceRequestID, res.Batch.Events[0].Data.SourceMessageID,
+				SourceRequestID(ev.ID, iosFeed.ID), SourceMessageID(ev.ID)})
+		}
+	}
+	for _, k := range keep {
+		if k.req != k.wantReq || k.msg != k.wantMsg {
+			t.Errorf("ids kept from a batch changed: %s %s, want %s %s", k.req, k.msg, k.wantReq, k.wantMsg)
+		}
+	}
+	// Warm, only the ids' text is allocated, in chunks of many batches' ids.
+	if raceEnabled {
+		return
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		bl.Reset()
+		for _, typ := range event.AllTypes {
+			_, _ = bl.ToBatch(full[typ], iosFeed)
+		}
+	}); n > 1 {
+		t.Errorf("a warm Builder allocated %.2f times for %d batches, want at most one", n, len(event.AllTypes))
+	}
+}
+
+// isUUID is a faster event.IsUUID: every byte value at every position of a valid UUID, and
+// other lengths, get the same answer from both.
+func TestIsUUIDAgreesWithEvent(t *testing.T) {
+	for _, base := range []string{iosDeviceID, strings.ToUpper(andDeviceID)} {
+		for i := range len(base) {
+			for c := range 256 {
+				s := base[:i] + string(rune(c))[:1] + base[i+1:]
+				if c >= 0x80 {
+					s = base[:i] + string([]byte{byte(c)}) + base[i+1:]
+				}
+				if got, want := isUUID(s), event.IsUUID(s); got != want {
+					t.Fatalf("isUUID(%q) = %v, event.IsUUID %v", s, got, want)
+				}
+			}
+		}
+		for _, s := range []string{"", base[:35], base + "0", "-" + base[1:], nilUUID} {
+			if got, want := isUUID(s), event.IsUUID(s); got != want {
+				t.Errorf("isUUID(%q) = %v, event.IsUUID %v", s, got, want)
+			}
+		}
+	}
+}
+
 func TestPlatforms(t *testing.T) {
 	want := map[string]string{
 		"ios": "iOS", "android": "Android", "amazon": "Android", "apple_tv": "tvOS", "web": "web", "roku": "roku",
@@ -830,8 +974,8 @@ func TestPlatforms(t *testing.T) {
 	// Every value must be in the API's device_info.platform enum.
 	enum := map[string]bool{"iOS": true, "Android": true, "web": true, "tvOS": true, "roku": true, "out_of_band": true,
 		"alexa": true, "smart_tv": true, "fire_tv": true, "xbox": true}
-	for p, v := range platforms {
-		if !enum[v] {
+	for _, p := range append(slices.Clone(integration.Platforms), "playstation", "IOS", "") {
+		if v := Platform(p); v != "" && !enum[v] {
 			t.Errorf("platform %q maps to %q, not in the API enum", p, v)
 		}
 	}
@@ -987,15 +1131,16 @@ func TestBatchSizeLimit(t *testing.T) {
 			if !slices.Contains(res.Degraded, event.FieldBatch) {
 				t.Errorf("Degraded = %v, want the batch recorded as shrunk", res.Degraded)
 			}
-			for _, k := range listAttrs {
-				l := res.Batch.UserAttributes[k].([]string)
+			attrs := userMap(t, res.Batch.UserAttributes)
+			for _, k := range userAttrKeys[:4] {
+				l := attrs[k].([]string)
 				if len(l) < 10 {
 					t.Errorf("%s cut to %d entries: the space should be shared", k, len(l))
 				}
 			}
 			// Lists are shared fairly: no two differ by more than one entry (equal entries).
-			a := len(res.Batch.UserAttributes[listAttrs[0]].([]string))
-			d := len(res.Batch.UserAttributes[listAttrs[3]].([]string))
+			a := len(attrs[userAttrKeys[0]].([]string))
+			d := len(attrs[userAttrKeys[3]].([]string))
 			if a-d > 1 || d-a > 1 {
 				t.Errorf("unfair cut: %d vs %d entries", a, d)
 			}
@@ -1015,13 +1160,13 @@ func TestBatchSizeEstimate(t *testing.T) {
 		Environment: "development", SourceRequestID: SourceRequestID("a", "b"), IP: "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
 		Events: []mparticle.Event{{EventType: "commerce_event", Data: mparticle.EventData{
 			TimestampUnixtimeMS: -1 << 63, SourceMessageID: SourceMessageID("a"), EventName: "x", CustomEventType: "navigation",
-			CustomAttributes: map[string]string{"a": "b"}, CurrencyCode: "USD",
+			CustomAttributes: mparticle.Attributes{{Key: "a", Value: "b"}}, CurrencyCode: "USD",
 			ProductAction: &mparticle.ProductAction{Action: "purchase", TransactionID: "t", TotalAmount: f64(-1.2345678901234567e-300),
 				Products: []mparticle.Product{{ID: "i", Name: "n", Price: f64(-1.2345678901234567e-300), Quantity: f64(-1.2345678901234567e-300)}}},
 		}}},
 		UserIdentities:    &mparticle.UserIdentities{CustomerID: "c", Email: "e", Other: "o"},
-		PartnerIdentities: map[string]string{"namiml_user_id": "u"},
-		UserAttributes:    map[string]any{"l": []string{"a", "b"}, "s": "true"},
+		PartnerIdentities: mparticle.Attributes{{Key: "namiml_user_id", Value: "u"}},
+		UserAttributes:    mparticle.UserAttributes{{Key: "l", List: []string{"a", "b"}}, {Key: "s", Value: "true"}},
 		DeviceInfo: &mparticle.DeviceInfo{Platform: "iOS", IOSIDFV: "v", IOSAdvertisingID: "a", AndroidAdvertisingID: "g", AndroidUUID: "u",
 			OSVersion: "o", DeviceModel: "m", LocaleLanguage: "l", LocaleCountry: "c"},
 		ApplicationInfo: &mparticle.ApplicationInfo{ApplicationVersion: "1", OS: "IOS"},
@@ -1035,15 +1180,18 @@ func TestBatchSizeEstimate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		est := batchSize(b, jsonLen, false)
+		est := batchSize(b, true, false)
 		if est < len(js) {
 			t.Errorf("batch %d: estimate %d below real size %d", i, est, len(js))
 		}
 		if est > len(js)+skeletonBytes+512 {
 			t.Errorf("batch %d: estimate %d far above real size %d", i, est, len(js))
 		}
-		if coarse := batchSize(b, coarseLen, false); coarse < est {
+		if coarse := batchSize(b, false, false); coarse < est {
 			t.Errorf("batch %d: coarse estimate %d below exact %d", i, coarse, est)
+		}
+		if fast, coarse := coarseSize(b), batchSize(b, false, false); fast != coarse {
+			t.Errorf("batch %d: coarseSize %d, batchSize's coarse count %d", i, fast, coarse)
 		}
 	}
 }
@@ -1057,5 +1205,93 @@ func TestJSONLen(t *testing.T) {
 		if got := jsonLen(s); got != len(js) {
 			t.Errorf("jsonLen(%q) = %d, want %d (%s)", s, got, len(js), js)
 		}
+	}
+}
+
+// splitPrice agrees with event.IsDecimal on what is a price, with strconv.ParseFloat on its
+// value and with strings.Cut on its parts, for short strings of digits and points and for
+// random prices of every length the contract allows and a little beyond.
+func TestSplitPrice(t *testing.T) {
+	cases := []string{"", ".", "0", "0.", ".5", "9.99", "59.99", "000000000001.000000001", "999999999999.999999999",
+		"1234567890123", "123456789012", "1.0000000000", "1.000000000", "0.1", "0.3", "1e3", "-1", "9,99", "1..2",
+		"12.34.5", "00.00", "9007199254740993", "900719925474.0993", "999999999999.99999999", "9.99 "}
+	for i := 0; i < 200000; i++ {
+		var b []byte
+		for n := i; n > 0; n /= 11 {
+			b = append(b, "0123456789."[n%11])
+		}
+		cases = append(cases, string(b))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 300000 {
+		b := make([]byte, 0, 24)
+		for range 1 + r.IntN(13) {
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		if r.IntN(4) > 0 {
+			b = append(b, '.')
+			for range 1 + r.IntN(10) {
+				b = append(b, byte('0'+r.IntN(10)))
+			}
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		f, intPart, frac, ok := splitPrice(c)
+		if ok != event.IsDecimal(c) {
+			t.Fatalf("splitPrice(%q): ok %v, event.IsDecimal %v", c, ok, !ok)
+		}
+		if !ok {
+			continue
+		}
+		if want, _ := strconv.ParseFloat(c, 64); f != want {
+			t.Fatalf("splitPrice(%q) = %v, strconv.ParseFloat %v", c, f, want)
+		}
+		wantInt, wantFrac, _ := strings.Cut(c, ".")
+		if wantFrac = strings.TrimRight(wantFrac, "0"); intPart != wantInt || frac != wantFrac {
+			t.Fatalf("splitPrice(%q) parts %q, %q; want %q, %q", c, intPart, frac, wantInt, wantFrac)
+		}
+	}
+}
+
+// isIPv4 accepts exactly what netip.ParseAddr reads as a zone-less IPv4 address, among
+// short strings of digits and points and addresses with fields of every width.
+func TestIsIPv4(t *testing.T) {
+	cases := []string{"1.2.3.4", "0.0.0.0", "255.255.255.255", "256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.",
+		".1.2.3.4", "1..2.3", "1.2.3.04", "1.2.3.0", "10.0.0.1", "1.2.3.4%eth0", "::1", "::ffff:1.2.3.4", "1.2.3.4 ",
+		"1000.1.1.1", "1.2.3.-4", "1.2.3.4a"}
+	for i := 0; i < 300000; i++ {
+		var b []byte
+		for n := i; n > 0; n /= 12 {
+			b = append(b, "0123456789.."[n%12])
+		}
+		cases = append(cases, string(b), "1."+string(b), string(b)+".9", "10.2."+string(b))
+	}
+	for _, c := range cases {
+		a, err := netip.ParseAddr(c)
+		if want := err == nil && a.Is4() && a.Zone() == ""; isIPv4(c) != want {
+			t.Fatalf("isIPv4(%q) = %v, netip.ParseAddr reads an IPv4 address: %v", c, !want, want)
+		}
+	}
+}
+
+// splitLocale's shortcuts for the usual forms answer as the general parse does.
+func TestSplitLocaleShortcuts(t *testing.T) {
+	const alphabet = "aezAEZ_-.@09é"
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		if n == 0 {
+			l, c := splitLocale(prefix)
+			if wl, wc := splitAnyLocale(prefix); l != wl || c != wc {
+				t.Fatalf("splitLocale(%q) = %q, %q; the general parse %q, %q", prefix, l, c, wl, wc)
+			}
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			gen(prefix+alphabet[i:i+1], n-1)
+		}
+	}
+	for n := 0; n <= 5; n++ {
+		gen("", n)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,8 @@ type Options struct {
 	BaseURL string
 	// LogLevel is the forwarder's LOG_LEVEL; logs are counted and discarded.
 	LogLevel string
+	// Records is the forwarder's delivery-record policy; empty is its default.
+	Records forwarder.RecordPolicy
 }
 
 // Rig is one forwarder Handler and what it talks to.
@@ -135,7 +138,7 @@ func New(opts Options) (*Rig, error) {
 		Uploader:     client,
 		DeadLetters:  deadLetters{&r.dead},
 		Logger:       log,
-	}, forwarder.Config{})
+	}, forwarder.Config{Records: opts.Records})
 	return r, nil
 }
 
@@ -185,12 +188,26 @@ func slot(typ event.Type) int {
 	return 0xffff
 }
 
-// Messages returns an SQS event of n messages cycling through the 13 event types.
+// TypeOf is the event type of message i of Messages: the 13 types in turn.
+func TypeOf(i int) event.Type { return event.AllTypes[i%len(event.AllTypes)] }
+
+// Mix counts the messages of each type in an invocation of n messages (Messages), so that
+// figures per type can be weighted as the invocation weighs them.
+func Mix(n int) map[event.Type]int {
+	m := make(map[event.Type]int, len(event.AllTypes))
+	for i := range n {
+		m[TypeOf(i)]++
+	}
+	return m
+}
+
+// Messages returns an SQS event of n messages cycling through the 13 event types, each
+// received for the first time.
 func (r *Rig) Messages(n int) (events.SQSEvent, error) {
 	var ev events.SQSEvent
 	ev.Records = make([]events.SQSMessage, n)
 	for i := range n {
-		body, err := r.Body(event.AllTypes[i%len(event.AllTypes)], i)
+		body, err := r.Body(TypeOf(i), i)
 		if err != nil {
 			return ev, err
 		}
@@ -204,6 +221,12 @@ func (r *Rig) Messages(n int) (events.SQSEvent, error) {
 	}
 	return ev, nil
 }
+
+// ProfileLabel and ProfileLabelInvoke are the pprof label Invoke puts on the handler's work.
+const (
+	ProfileLabel       = "bench"
+	ProfileLabelInvoke = "invoke"
+)
 
 // Measure is what one invocation cost.
 type Measure struct {
@@ -239,7 +262,13 @@ func (r *Rig) Invoke(ctx context.Context, ev events.SQSEvent) (Measure, error) {
 	t0 := time.Now()
 
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	resp, herr := r.Handler.Handle(ictx, ev)
+	var resp events.SQSEventResponse
+	var herr error
+	// The label tells the invocation's CPU profile samples (goroutines it starts inherit it)
+	// from the rig's own work around it: the contract server's counters, resets (cmd/benchstages).
+	pprof.Do(ictx, pprof.Labels(ProfileLabel, ProfileLabelInvoke), func(ictx context.Context) {
+		resp, herr = r.Handler.Handle(ictx, ev)
+	})
 	cancel()
 
 	m := Measure{Wall: time.Since(t0)}

@@ -184,6 +184,20 @@ func issueDevToken(key []byte, appIDs []string, ttl time.Duration, plan bool, sc
 	return signClaims(key, ttl, claims)
 }
 
+// IssueDevIDToken is IssueDevToken shaped as the ID token the local OpenID provider
+// (package devoidc) returns to the console: token_use "id" and the nonce of the sign-in
+// request, which the console checks. The local API accepts it like IssueDevToken's.
+func IssueDevIDToken(key []byte, appIDs []string, ttl time.Duration, nonce string) (string, error) {
+	return signClaims(key, ttl, jwt.MapClaims{
+		"aud":                        DevAudience,
+		"sub":                        "local-developer",
+		auth.ClaimAppIDs:             append([]string{}, appIDs...),
+		auth.DefaultEntitlementClaim: []string{auth.DefaultEntitlementFeature},
+		auth.ClaimTokenUse:           "id",
+		"nonce":                      nonce,
+	})
+}
+
 // IssueDevAdminToken signs a local operator's token for ttl: an access token of the
 // operators' client carrying the admin scope, without aud, as Amazon Cognito issues them.
 // The local stack's ADMIN_SCOPE and ADMIN_CLIENT_ID name them, so it grants every app. It

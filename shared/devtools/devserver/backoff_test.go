@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 )
 
 func TestWithBackoffUnit(t *testing.T) {
-	tpl := map[string]string{"INTEGRATIONS_TABLE": "t", app.EnvRetryBackoffUnit: "1m"}
+	tpl := map[string]string{"INTEGRATIONS_TABLE": "t", forwarderapp.EnvRetryBackoffUnit: "1m"}
 	tests := []struct {
 		name string
 		unit time.Duration
@@ -22,8 +22,8 @@ func TestWithBackoffUnit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := maps.Clone(tpl)
 			got := withBackoffUnit(tpl, tc.unit)
-			if got[app.EnvRetryBackoffUnit] != tc.want || got["INTEGRATIONS_TABLE"] != "t" {
-				t.Errorf("env = %v, want %s=%s and the rest kept", got, app.EnvRetryBackoffUnit, tc.want)
+			if got[forwarderapp.EnvRetryBackoffUnit] != tc.want || got["INTEGRATIONS_TABLE"] != "t" {
+				t.Errorf("env = %v, want %s=%s and the rest kept", got, forwarderapp.EnvRetryBackoffUnit, tc.want)
 			}
 			if !maps.Equal(tpl, before) {
 				t.Errorf("the template's environment was changed: %v", tpl)

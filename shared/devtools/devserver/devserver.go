@@ -11,13 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
+	"github.com/namiml/mparticle-bridge/shared/app/integrationsapp"
+	"github.com/namiml/mparticle-bridge/shared/console"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
 
@@ -32,6 +35,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/devmp"
+	"github.com/namiml/mparticle-bridge/shared/devtools/devoidc"
 	"github.com/namiml/mparticle-bridge/shared/devtools/devstate"
 	"github.com/namiml/mparticle-bridge/shared/devtools/esm"
 	"github.com/namiml/mparticle-bridge/shared/devtools/localhttp"
@@ -55,6 +59,8 @@ type Config struct {
 	AWSPort   int
 	APIPort   int
 	MPPort    int
+	// OIDCPort is the local OpenID provider's, which the console signs in with.
+	OIDCPort int
 	// MParticleBaseURL sends every feed there instead of the built-in contract server.
 	MParticleBaseURL string
 	// AWSEndpoint uses a moto server already running there instead of starting one.
@@ -82,6 +88,9 @@ type Running struct {
 	MP *mpserver.Server
 	// Forwarder and Integrations are the functions as resolved from the template.
 	Forwarder, Integrations samlocal.Function
+	// ConsoleURL opens the console signed in for the demo app; OIDCURL is the local
+	// OpenID provider it signs in with.
+	ConsoleURL, OIDCURL string
 }
 
 // ErrPortInUse reports a port that something else already listens on.
@@ -239,19 +248,30 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 		return err
 	}
 	apiLog := cfg.Log.With("function", "integrations")
-	apiHandler, err := app.NewIntegrations(awsCfg, lookup(apiFn.Env), apiLog)
+	// The console signs in with the local OpenID provider, which mints the local tokens.
+	oidc, err := devoidc.New(devoidc.Config{Key: key, Log: cfg.Log.With("component", "openid-provider")})
+	if err != nil {
+		return err
+	}
+	oidcSrv, err := localserve.Start(oidc, addr(cfg.OIDCPort), cfg.Log)
+	if err != nil {
+		return err
+	}
+	cleanups = append(cleanups, stopServer(oidcSrv))
+	apiHandler, err := integrationsapp.NewFunction(awsCfg, lookup(withConsole(apiFn.Env, oidcSrv.URL)), apiLog)
 	if err != nil {
 		return fmt.Errorf("integrations api: %w", err)
 	}
-	apiSrv, err := localserve.Start(localhttp.New(asInvocation(apiFn, apiHandler.Handle), verifier, apiLog), addr(cfg.APIPort), cfg.Log)
+	apiSrv, err := localserve.Start(localhttp.New(asInvocation(apiFn, localhttp.HandlerFunc(apiHandler)), verifier, apiLog), addr(cfg.APIPort), cfg.Log)
 	if err != nil {
 		return err
 	}
 	cleanups = append(cleanups, stopServer(apiSrv))
+	oidc.Register(consoleRedirectURIs(apiSrv.URL)...)
 
 	// The Forwarder: the Lambda's handler fed by the local event source mapping.
 	fwdLog := cfg.Log.With("function", "forwarder")
-	fwd, err := app.NewForwarder(ctx, awsCfg, lookup(withBackoffUnit(fwdFn.Env, cfg.RetryBackoffUnit)), fwdLog)
+	fwd, err := forwarderapp.New(ctx, awsCfg, lookup(withBackoffUnit(fwdFn.Env, cfg.RetryBackoffUnit)), fwdLog)
 	if err != nil {
 		return fmt.Errorf("forwarder: %w", err)
 	}
@@ -289,6 +309,7 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 		QueueURL: out.QueueURL, DLQURL: out.DLQURL,
 		MParticleBaseURL: mpURL, MParticleLocal: mp != nil,
 		StackName: cfg.StackName, PID: os.Getpid(),
+		ConsoleURL: apiSrv.URL + console.Path + "?app=" + devoidc.DefaultApp, OIDCURL: oidcSrv.URL,
 	}
 	if err := devstate.WriteStack(cfg.StateDir, st); err != nil {
 		return err
@@ -303,7 +324,8 @@ func Run(ctx context.Context, cfg Config, ready func(Running)) error {
 		return err
 	}
 	cleanups = append(cleanups, func() { _ = os.Remove(samEnvPath) })
-	r := Running{Stack: st, Startup: time.Since(start), MP: mp, Forwarder: fwdFn, Integrations: apiFn}
+	r := Running{Stack: st, Startup: time.Since(start), MP: mp, Forwarder: fwdFn, Integrations: apiFn,
+		ConsoleURL: st.ConsoleURL, OIDCURL: st.OIDCURL}
 	Banner(cfg.Out, r, window, cfg.VisibilityTimeout)
 	if ready != nil {
 		ready(r)
@@ -360,11 +382,35 @@ func withBackoffUnit(env map[string]string, unit time.Duration) map[string]strin
 	for k, v := range env {
 		out[k] = v
 	}
-	out[app.EnvRetryBackoffUnit] = unit.String()
+	out[forwarderapp.EnvRetryBackoffUnit] = unit.String()
 	return out
 }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// withConsole adds the local console's settings to the template's environment, which
+// leaves the console off (no ConsoleClientId): the local OpenID provider as issuer, and
+// the page signing in by itself.
+func withConsole(env map[string]string, issuer string) map[string]string {
+	out := make(map[string]string, len(env)+4)
+	for k, v := range env {
+		out[k] = v
+	}
+	out[console.EnvClientID] = devoidc.ClientID
+	out[console.EnvIssuer] = issuer
+	out[console.EnvDev] = "true"
+	out[console.EnvDevApp] = devoidc.DefaultApp
+	return out
+}
+
+// consoleRedirectURIs are the console's URLs on the local API, by address and by name.
+func consoleRedirectURIs(apiURL string) []string {
+	uris := []string{apiURL + console.Path}
+	if u, err := url.Parse(apiURL); err == nil && u.Hostname() == "127.0.0.1" {
+		uris = append(uris, "http://localhost:"+u.Port()+console.Path)
+	}
+	return uris
+}
 
 // checkPorts fails early, and clearly, when a fixed port is taken.
 func checkPorts(cfg Config) error {
@@ -377,6 +423,7 @@ func checkPorts(cfg Config) error {
 		{cfg.AWSPort, "local AWS (moto)", "LOCAL_AWS_PORT", cfg.AWSEndpoint != ""},
 		{cfg.APIPort, "Integrations API", "API_PORT", false},
 		{cfg.MPPort, "mParticle contract server", "MPARTICLE_PORT", cfg.MParticleBaseURL != ""},
+		{cfg.OIDCPort, "console sign-in (local OpenID provider)", "OIDC_PORT", false},
 	} {
 		if c.skip || c.port == 0 || motoproc.PortFree(c.port) {
 			continue
@@ -401,6 +448,7 @@ func Banner(w io.Writer, r Running, window, visibility time.Duration) {
   %s is running locally (ready in %.1f s)
 
   Integrations API   %s   (bearer token: make dev-token APP_ID=<app id>)
+  console            %s   (signed in by the local OpenID provider, %s)
   AWS stand-in       %s   (moto, region %s)
   events queue       %s
   dead-letter queue  %s
@@ -412,6 +460,6 @@ func Banner(w io.Writer, r Running, window, visibility time.Duration) {
   In another terminal: make dev-demo · make dev-send FILE=events/sqs-purchased.json · make redrive
   Stop with Ctrl-C.
 
-`, s.StackName, r.Startup.Seconds(), s.APIURL, s.AWSEndpointURL, s.Region, s.QueueURL, s.DLQURL, mp,
+`, s.StackName, r.Startup.Seconds(), s.APIURL, r.ConsoleURL, r.OIDCURL, s.AWSEndpointURL, s.Region, s.QueueURL, s.DLQURL, mp,
 		r.Forwarder.Queue.BatchSize, window, vis)
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +29,6 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/transform/transformtest"
 )
 
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDevAndDemo drives `make dev` then `make dev-demo`: the stack starts (its own moto,
 // the template's settings), the demo creates two integrations through the HTTP API and
 // sends the 13 types plus an invalid message, the Forwarder runs through the event source
@@ -63,7 +44,7 @@ func TestDevAndDemo(t *testing.T) {
 	}
 	stateDir := t.TempDir()
 	noWindow := time.Duration(0)
-	var out syncBuffer
+	var out testenv.SyncBuffer
 	cfg := Config{Root: root, StateDir: stateDir, Out: &out, BatchingWindow: &noWindow, VisibilityTimeout: 5 * time.Second}
 
 	ctx, stop := context.WithCancel(context.Background())
@@ -92,6 +73,20 @@ func TestDevAndDemo(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), st.APIURL) || !strings.Contains(out.String(), st.QueueURL) {
 		t.Errorf("banner lacks the endpoints:\n%s", out.String())
+	}
+
+	// The console is on and signs in at the local OpenID provider.
+	if !strings.HasPrefix(st.ConsoleURL, st.APIURL+"/console?app=") || !strings.HasPrefix(st.OIDCURL, "http://127.0.0.1:") ||
+		!strings.Contains(out.String(), st.ConsoleURL) {
+		t.Errorf("console %q, provider %q, banner:\n%s", st.ConsoleURL, st.OIDCURL, out.String())
+	}
+	if resp, err := http.Get(st.ConsoleURL); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if csp := resp.Header.Get("Content-Security-Policy"); resp.StatusCode != http.StatusOK || !strings.Contains(csp, "connect-src 'self' "+st.OIDCURL+";") {
+			t.Errorf("GET %s: %d, CSP %q", st.ConsoleURL, resp.StatusCode, csp)
+		}
 	}
 
 	// The --env-vars file for `sam local invoke` points at this stack from a container.

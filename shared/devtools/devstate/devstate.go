@@ -29,6 +29,9 @@ type Stack struct {
 	MParticleLocal bool   `json:"mparticle_local"`
 	StackName      string `json:"stack_name"`
 	PID            int    `json:"pid"`
+	// ConsoleURL opens the console (signed in by OIDCURL, the local OpenID provider).
+	ConsoleURL string `json:"console_url,omitempty"`
+	OIDCURL    string `json:"oidc_url,omitempty"`
 }
 
 const (

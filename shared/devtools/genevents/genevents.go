@@ -50,6 +50,9 @@ type request struct {
 	body    any
 	headers map[string]string
 	note    string
+	// proxy fills a {proxy+} path parameter; public routes (the console's) carry no token.
+	proxy  string
+	public bool
 }
 
 // requests holds one entry per HttpApi event of the Integrations function, by the event's
@@ -69,6 +72,10 @@ var requests = map[string]request{
 	"DeleteIntegration": {file: "api-delete-integration.json", note: "deletes integration " + IntegrationID + " whatever its version (If-Match: *)",
 		headers: map[string]string{"if-match": "*"}},
 	"TestIntegration": {file: "api-test-integration.json", note: "sends a test event to integration " + IntegrationID + " (404 until one with that id exists)"},
+	"Console": {file: "api-console.json", public: true,
+		note: "the console's page, without a token (404 while `ConsoleClientId` is empty, as in the template's defaults)"},
+	"ConsoleAssets": {file: "api-console-asset.json", public: true, proxy: "app.js",
+		note: "one of the console's files, without a token (404 while the console is off)"},
 }
 
 func allTypes() []string {
@@ -223,13 +230,16 @@ func sqsEvent(samples ...sampleEvent) ([]byte, error) {
 func apiEvent(rt samlocal.Route, req request, appID string) ([]byte, error) {
 	params := map[string]string{}
 	path := rt.Path
-	for _, name := range []string{"app_id", "id"} {
+	for _, name := range []string{"app_id", "id", "proxy+"} {
 		if strings.Contains(path, "{"+name+"}") {
 			v := appID
-			if name == "id" {
+			switch name {
+			case "id":
 				v = IntegrationID
+			case "proxy+":
+				v = req.proxy
 			}
-			params[name] = v
+			params[strings.TrimSuffix(name, "+")] = v
 			path = strings.ReplaceAll(path, "{"+name+"}", v)
 		}
 	}
@@ -245,6 +255,10 @@ func apiEvent(rt samlocal.Route, req request, appID string) ([]byte, error) {
 	}
 	for k, v := range req.headers {
 		headers[k] = v
+	}
+	if req.public {
+		delete(headers, "authorization")
+		headers["accept"] = "text/html"
 	}
 	ev := events.APIGatewayV2HTTPRequest{
 		Version:        "2.0",
@@ -283,6 +297,10 @@ func apiEvent(rt samlocal.Route, req request, appID string) ([]byte, error) {
 	}
 	if len(params) > 0 {
 		ev.PathParameters = params
+	}
+	if req.public {
+		// No authorizer on the route: API Gateway passes no claims.
+		ev.RequestContext.Authorizer = nil
 	}
 	if req.query != "" {
 		ev.QueryStringParameters = map[string]string{}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 	"github.com/namiml/mparticle-bridge/shared/event"
 	"github.com/namiml/mparticle-bridge/shared/event/eventtest"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
@@ -57,7 +57,7 @@ func TestDeliveryPoliciesThroughAPI(t *testing.T) {
 	create("skip", map[string]any{"missing_customer_id": "skip"})
 
 	var emf bytes.Buffer
-	fwd := st.forwarder(app.WithMetrics(metrics.New(&emf, app.MetricsNamespace)))
+	fwd := st.forwarder(forwarderapp.WithMetrics(metrics.New(&emf, forwarderapp.MetricsNamespace)))
 	send := func(bodies ...string) { t.Helper(); st.send(fwd, bodies...) }
 	// mk is a purchase for the named integration's platform: from the sandbox store (an
 	// environment development event) or not, with or without the External ID.

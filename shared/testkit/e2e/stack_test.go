@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/namiml/mparticle-bridge/shared/api"
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
+	"github.com/namiml/mparticle-bridge/shared/app/integrationsapp"
 	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/testkit/devstack"
 	"github.com/namiml/mparticle-bridge/shared/testkit/mpserver"
@@ -22,7 +23,7 @@ import (
 
 // localStack is one end-to-end test's world: a freshly provisioned stack on moto, the
 // contract server holding the named feeds, and the Integrations API wired from the same
-// environment the Lambdas read (app.NewIntegrations), logging into logs.
+// environment the Lambdas read (integrationsapp.New), logging into logs.
 type localStack struct {
 	t     *testing.T
 	cfg   aws.Config
@@ -64,7 +65,7 @@ func newLocalStack(t *testing.T, name string, feeds map[string][2]string, overri
 		s.env[k] = v
 	}
 	s.log = slog.New(slog.NewJSONHandler(&s.logs, nil))
-	if s.api, err = app.NewIntegrations(s.cfg, s.getenv, s.log); err != nil {
+	if s.api, err = integrationsapp.New(s.cfg, s.getenv, s.log); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -78,9 +79,9 @@ func (s *localStack) creds(feed string) map[string]string {
 }
 
 // forwarder builds the Forwarder as the Lambda does.
-func (s *localStack) forwarder(opts ...app.ForwarderOption) *forwarder.Handler {
+func (s *localStack) forwarder(opts ...forwarderapp.Option) *forwarder.Handler {
 	s.t.Helper()
-	fwd, err := app.NewForwarder(context.Background(), s.cfg, s.getenv, s.log, opts...)
+	fwd, err := forwarderapp.New(context.Background(), s.cfg, s.getenv, s.log, opts...)
 	if err != nil {
 		s.t.Fatal(err)
 	}

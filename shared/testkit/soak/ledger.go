@@ -23,11 +23,13 @@ type ledger struct {
 	dup      map[string]bool            // event ids of messages handed out twice at once
 	ids      map[string]map[string]bool // body -> message ids
 	history  map[string][]string        // message id -> what each receive ended in
+	sent     map[string][]string        // event id -> ids of the messages enqueued with it
 }
 
 func newLedger() *ledger {
 	return &ledger{held: map[string]int{}, gone: map[string]bool{}, lastRecv: map[string]int{},
-		dup: map[string]bool{}, ids: map[string]map[string]bool{}, history: map[string][]string{}}
+		dup: map[string]bool{}, ids: map[string]map[string]bool{}, history: map[string][]string{},
+		sent: map[string][]string{}}
 }
 
 // note records how an invocation ended for a message (crash, function error, failed,
@@ -105,6 +107,47 @@ func (l *ledger) summary() (concurrent []string, enqueuedTwice int) {
 		}
 	}
 	return concurrent, enqueuedTwice
+}
+
+// enqueued notes the id SQS gave a message carrying the event (valid ones: eventID set).
+func (l *ledger) enqueued(eventID, messageID string) {
+	if eventID == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent[eventID] = append(l.sent[eventID], messageID)
+}
+
+// neverReceived reports whether every message enqueued with the event vanished from the
+// queue without being received once: the queue lost it, not the forwarder. (moto's
+// DeleteMessage rebuilds the queue's message list without the lock SendMessage takes, so
+// a message enqueued during a delete can be dropped; SQS itself does not do that.)
+func (l *ledger) neverReceived(eventID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ids := l.sent[eventID]
+	for _, id := range ids {
+		if _, ok := l.lastRecv[id]; ok {
+			return false
+		}
+	}
+	return len(ids) > 0
+}
+
+// messagesOf returns the ids of the messages received whose body carries the event.
+func (l *ledger) messagesOf(ev string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for body, ids := range l.ids {
+		if eventID(body) == ev {
+			for id := range ids {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
 }
 
 // pending returns the messages received at least once and not deleted since.

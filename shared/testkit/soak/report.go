@@ -31,6 +31,9 @@ type FeedReport struct {
 	Delivered int
 	// Missing are expected events never accepted; Unexpected accepted batches nobody expected.
 	Missing, Unexpected int
+	// LostByQueue are the missing events whose every message the queue stand-in dropped
+	// before any receive (of Missing; see ledger.neverReceived).
+	LostByQueue int
 	// Accepted counts every batch accepted, re-sent ones included; Resent is Accepted minus
 	// the distinct ones (what mParticle's source_request_id deduplication absorbs).
 	Accepted, Resent int
@@ -44,16 +47,21 @@ type Report struct {
 	Messages, Valid, Invalid, NoRoute int
 	Feeds                             []FeedReport
 
-	// Lost: expected (event, feed) deliveries that never happened.
-	Lost int
+	// Lost: expected (event, feed) deliveries that never happened, the forwarder having
+	// received the event; LostByQueue those whose message moto dropped before any receive.
+	Lost, LostByQueue int
 	// Unexpected: accepted batches that matched no expected (event, feed).
 	Unexpected int
 	// Resent: batches the contract server accepted more than once (raw re-sends).
 	Resent int
 	// ConfirmedTwice: re-sends of a batch mParticle had already confirmed to an invocation
 	// that ran to completion, i.e. re-sends the forwarder knew were unnecessary. Events whose
-	// message two invocations held at once are excused: both may check before either records.
+	// message two invocations held at once are excused: both may check before either
+	// records; so are deliveries whose record the forwarder reported it could not write.
 	ConfirmedTwice int
+	// UnrecordedExcused counts the deliveries excused from ConfirmedTwice because the
+	// forwarder reported their record unwritten (a write failed or cut short by the deadline).
+	UnrecordedExcused int
 	// ConcurrentDeliveries counts messages handed out again while an invocation held them, or
 	// after they were deleted (at-least-once delivery on SQS's side).
 	ConcurrentDeliveries int
@@ -79,6 +87,8 @@ type Report struct {
 	// DLQValidHistories tells, for the first few valid events found in the dead-letter queue,
 	// what each receive of their message ended in and the outcomes the forwarder logged.
 	DLQValidHistories []string
+	// LostHistories tells the same for the first few lost (event, feed) deliveries.
+	LostHistories []string
 
 	// Metrics are the forwarder's embedded metrics summed over the run (service-wide lines);
 	// BadMetricLines counts lines that were not EMF. Confirmed counts the batches the client
@@ -100,6 +110,11 @@ type Report struct {
 
 	// StepMeans are the pollers' mean receive, handle and delete times.
 	StepMeans map[string]time.Duration
+
+	// RecordsRead, RecordsWritten and RecordsCutShort sum the forwarder's delivery-record
+	// lookups, writes, and writes the deadline cut short (the DynamoDB items each policy
+	// costs); InfoLogBytes the bytes of its log records above DEBUG.
+	RecordsRead, RecordsWritten, RecordsCutShort, InfoLogBytes int64
 
 	QueueLeft   int
 	SecretLeaks int64
@@ -140,8 +155,20 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 		}
 		fr.Resent = fr.Accepted - len(seen)
 		fr.Missing = fr.Expected - fr.Delivered
+		for id, ev := range exp {
+			if seen[id] {
+				continue
+			}
+			if r.ledger.neverReceived(ev) {
+				fr.LostByQueue++
+			}
+			if len(rep.LostHistories) < 5 {
+				rep.LostHistories = append(rep.LostHistories, r.lostHistory(f.Name, ev))
+			}
+		}
 		rep.Feeds = append(rep.Feeds, fr)
-		rep.Lost += fr.Missing
+		rep.Lost += fr.Missing - fr.LostByQueue
+		rep.LostByQueue += fr.LostByQueue
 		rep.Unexpected += fr.Unexpected
 		rep.Resent += fr.Resent
 	}
@@ -156,6 +183,15 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 	for _, id := range concurrent {
 		for _, f := range r.feeds {
 			excused[transform.SourceRequestID(id, f.IntegrationID)] = true
+		}
+	}
+	// A delivery whose record the forwarder could not write (it logs which, and counts them
+	// as records_cut_short) may be sent again on its message's next receive: mParticle's
+	// deduplication absorbs that, as the forwarder said it would.
+	for _, k := range r.outcomes.unrecordedKeys() {
+		if ev, in, ok := strings.Cut(k, "#"); ok {
+			excused[transform.SourceRequestID(ev, in)] = true
+			rep.UnrecordedExcused++
 		}
 	}
 	rep.ConfirmedTwice = r.tracker.confirmedTwice(crashed, excused)
@@ -176,6 +212,7 @@ func (r *run) report(ctx context.Context) (*Report, error) {
 	rep.StepMeans = r.timing.means()
 	r.outage.fill(rep, r.ledger)
 	rep.SecretLeaks, rep.LogRecords = r.logs.leaks.Load(), r.logs.lines.Load()
+	rep.RecordsRead, rep.RecordsWritten, rep.RecordsCutShort, rep.InfoLogBytes = r.outcomes.records()
 	if s, ok := r.logs.sample.Load().(string); ok {
 		rep.LeakSample = s
 	}
@@ -233,6 +270,19 @@ func (r *run) readDLQ(ctx context.Context, rep *Report) error {
 	return nil
 }
 
+// lostHistory says what became of the messages that carried a lost delivery's event.
+func (r *run) lostHistory(feed, eventID string) string {
+	var parts []string
+	for _, id := range r.ledger.messagesOf(eventID) {
+		parts = append(parts, fmt.Sprintf("message %s: %s | logged: %s", id,
+			strings.Join(r.ledger.historyOf(id), "; "), strings.Join(r.outcomes.of(id), "; ")))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "never received")
+	}
+	return fmt.Sprintf("event %s for %s: %s", eventID, feed, strings.Join(parts, " || "))
+}
+
 func attr(m map[string]sqstypes.MessageAttributeValue, k string) string {
 	if v, ok := m[k]; ok {
 		return aws.ToString(v.StringValue)
@@ -270,8 +320,8 @@ func (rep *Report) Check() error {
 		fail("%d of %d messages were enqueued", rep.Messages, rep.Config.Events)
 	}
 	for _, f := range rep.Feeds {
-		if f.Delivered != f.Expected {
-			fail("feed %s: %d of %d expected events delivered", f.Name, f.Delivered, f.Expected)
+		if f.Delivered+f.LostByQueue != f.Expected {
+			fail("feed %s: %d of %d expected events delivered (%d lost by the queue stand-in)", f.Name, f.Delivered, f.Expected, f.LostByQueue)
 		}
 		if !f.Enabled && f.Accepted > 0 {
 			fail("disabled feed %s received %d batches", f.Name, f.Accepted)
@@ -369,10 +419,17 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "soak: valid events delivered %d of %d expected (event, feed) pairs; lost %d; unexpected %d\n",
 		delivered, expected, rep.Lost, rep.Unexpected)
+	if rep.LostByQueue > 0 {
+		fmt.Fprintf(w, "soak: %d expected (event, feed) pairs whose message moto dropped before any receive (its DeleteMessage races SendMessage), not counted as lost by the forwarder\n", rep.LostByQueue)
+	}
 	fmt.Fprintf(w, "soak: duplicates delivered to outputs %d (distinct source_request_id accepted per feed beyond the expected ones; mParticle deduplicates on it)\n",
 		rep.Unexpected)
-	fmt.Fprintf(w, "soak: raw re-sent batches seen by the contract server %d (after a lost answer, a crash before the delivery record, or one message held by two invocations); re-sent after mParticle confirmed them to a completed invocation %d\n",
+	fmt.Fprintf(w, "soak: raw re-sent batches seen by the contract server %d (after a lost answer, a crash after an upload, one message held by two invocations, or a redelivery the record policy did not cover); re-sent after mParticle confirmed them to a completed invocation %d\n",
 		rep.Resent, rep.ConfirmedTwice)
+	fmt.Fprintf(w, "soak: delivery records (policy %s): read %d, written %d, cut short by the deadline %d (%d unwritten excused from the re-sent-after-confirmation count); per 1,000 delivered (event, feed) pairs: %.0f read, %.0f written\n",
+		c.Records, rep.RecordsRead, rep.RecordsWritten, rep.RecordsCutShort, rep.UnrecordedExcused, perThousand(rep.RecordsRead, delivered), perThousand(rep.RecordsWritten, delivered))
+	fmt.Fprintf(w, "soak: logs above DEBUG %d bytes, %.1f per delivered (event, feed) pair (faults included)\n",
+		rep.InfoLogBytes, float64(rep.InfoLogBytes)/float64(max(delivered, 1)))
 	fmt.Fprintf(w, "soak: dead-letter queue %d messages: invalid %d/%d injected (%d with reason), valid events %d, unknown %d\n",
 		rep.DLQMessages, rep.DLQInvalid, rep.Invalid, rep.DLQInvalidReasons, rep.DLQValid, rep.DLQUnknown)
 	for _, k := range slices.Sorted(maps.Keys(rep.DLQReasons)) {
@@ -380,6 +437,9 @@ func (rep *Report) Print(w io.Writer) {
 	}
 	for _, h := range rep.DLQValidHistories {
 		fmt.Fprintf(w, "soak:   valid event in the DLQ: %s\n", h)
+	}
+	for _, h := range rep.LostHistories {
+		fmt.Fprintf(w, "soak:   lost: %s\n", h)
 	}
 	fmt.Fprintf(w, "soak: queue left %d, log records %d, records leaking a secret %d\n", rep.QueueLeft, rep.LogRecords, rep.SecretLeaks)
 	if rep.LeakSample != "" {
@@ -405,3 +465,5 @@ func (rep *Report) Print(w io.Writer) {
 		rep.StepMeans["handle"].Round(time.Millisecond), rep.StepMeans["delete"].Round(time.Millisecond))
 	fmt.Fprintf(w, "soak: total time %s\n", rep.Elapsed.Round(time.Millisecond))
 }
+
+func perThousand(n int64, of int) float64 { return 1000 * float64(n) / float64(max(of, 1)) }

@@ -30,12 +30,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -89,8 +90,11 @@ type Config struct {
 	QueueDepth int
 	// Timeout bounds the whole run.
 	Timeout time.Duration
+	// Records is the forwarder's delivery-record policy (DELIVERY_RECORDS).
+	Records forwarder.RecordPolicy
 	// ExpectIdempotency makes Check also require that no batch was confirmed by mParticle
-	// twice in invocations that ran to completion (the idempotency records' job).
+	// twice in invocations that ran to completion (the idempotency records' job; not
+	// expected under forwarder.RecordsOff, where every re-send is mParticle's to drop).
 	ExpectIdempotency bool
 	// Progress, when set, receives a status line every few seconds.
 	Progress io.Writer
@@ -134,6 +138,7 @@ func Defaults() Config {
 		InvalidRate:       0.01,
 		QueueDepth:        60,
 		Timeout:           30 * time.Minute,
+		Records:           forwarder.RecordsRetries,
 		ExpectIdempotency: true,
 	}
 }
@@ -204,7 +209,7 @@ func Run(ctx context.Context, awsCfg aws.Config, cfg Config) (*Report, error) {
 		crashR: rand.New(rand.NewPCG(cfg.Seed, 0x63726173680a)), crashed: map[int64]bool{},
 		ledger: newLedger(), outcomes: newOutcomeIndex(), emf: newEMFTally(),
 	}
-	r.metrics = metrics.New(r.emf, app.MetricsNamespace)
+	r.metrics = metrics.New(r.emf, forwarderapp.MetricsNamespace)
 	start := time.Now()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -273,6 +278,8 @@ func (c *Config) validate() error {
 		return errors.New("soak: Timeout must be positive")
 	case c.BackoffUnit <= 0:
 		return errors.New("soak: BackoffUnit must be positive")
+	case !slices.Contains(forwarder.RecordPolicies, c.Records):
+		return fmt.Errorf("soak: Records %q is not a delivery-record policy", c.Records)
 	case c.Outage.Duration < 0 || c.Outage.StartAfter < 0 || (c.Outage.Duration > 0 && c.Outage.StartAfter >= c.Events):
 		return errors.New("soak: the outage must last a non-negative time and start before the last message is enqueued")
 	}
@@ -365,21 +372,22 @@ func (r *run) app(name string) *appSpec {
 	panic("soak: unknown app " + name)
 }
 
-// newHandler builds a forwarder with the Lambda's own wiring (app.NewForwarder), plus
+// newHandler builds a forwarder with the Lambda's own wiring (forwarderapp.New), plus
 // the soak's short mParticle request timeout and backoff, its instrumented HTTP transport,
 // and its metrics sink. Each poller gets its own, as each Lambda container does.
 func (r *run) newHandler() (*forwarder.Handler, error) {
 	env := map[string]string{
-		"INTEGRATIONS_TABLE":    r.out.Names.IntegrationsTable,
-		"DELIVERIES_TABLE":      r.out.Names.IdempotencyTable,
-		"DLQ_URL":               r.out.DLQURL,
-		"MPARTICLE_BASE_URL":    r.mpURL + mpserver.PartnerPrefix,
-		"DEADLINE_MARGIN_MS":    strconv.FormatInt(r.cfg.DeadlineMargin.Milliseconds(), 10),
-		app.EnvRetryBackoffUnit: r.cfg.BackoffUnit.String(),
+		"INTEGRATIONS_TABLE":             r.out.Names.IntegrationsTable,
+		"DELIVERIES_TABLE":               r.out.Names.IdempotencyTable,
+		"DLQ_URL":                        r.out.DLQURL,
+		"MPARTICLE_BASE_URL":             r.mpURL + mpserver.PartnerPrefix,
+		"DEADLINE_MARGIN_MS":             strconv.FormatInt(r.cfg.DeadlineMargin.Milliseconds(), 10),
+		forwarderapp.EnvDeliveryRecords:  string(r.cfg.Records),
+		forwarderapp.EnvRetryBackoffUnit: r.cfg.BackoffUnit.String(),
 	}
-	return app.NewForwarder(context.Background(), r.awsCfg, func(k string) string { return env[k] }, r.logger(),
-		app.WithMetrics(r.metrics),
-		app.WithClientOptions(func(o *mparticle.Options) {
+	return forwarderapp.New(context.Background(), r.awsCfg, func(k string) string { return env[k] }, r.logger(),
+		forwarderapp.WithMetrics(r.metrics),
+		forwarderapp.WithClientOptions(func(o *mparticle.Options) {
 			o.HTTPClient = &http.Client{Transport: r.tracker}
 			o.RequestTimeout = r.cfg.RequestTimeout
 			o.BaseBackoff, o.MaxBackoff = 20*time.Millisecond, 200*time.Millisecond
@@ -460,6 +468,11 @@ func (r *run) send(ctx context.Context, batch []message) error {
 		out, err := r.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(r.out.QueueURL), Entries: entries})
 		if err != nil {
 			return fmt.Errorf("soak: enqueue: %w", err)
+		}
+		for _, ok := range out.Successful {
+			if i, err := strconv.Atoi(aws.ToString(ok.Id)); err == nil && i < len(batch) {
+				r.ledger.enqueued(batch[i].EventID, aws.ToString(ok.MessageId))
+			}
 		}
 		var retry []sqstypes.SendMessageBatchRequestEntry
 		for _, f := range out.Failed {

@@ -302,10 +302,46 @@ func TestEMFTally(t *testing.T) {
 
 func TestOutcomeIndex(t *testing.T) {
 	x := newOutcomeIndex()
-	x.Write([]byte(`{"msg":"delivery","message_id":"m1","outcome":"retry","http_status":500,"reason":"boom"}` + "\n"))
-	x.Write([]byte(`{"msg":"delivery","message_id":"m1","outcome":"delivered","http_status":202}` + "\n"))
-	x.Write([]byte(`{"msg":"invocation done"}` + "\n"))
-	if got := strings.Join(x.of("m1"), "|"); got != "retry 500: boom" {
+	lines := []string{
+		`{"level":"WARN","msg":"delivery","message_id":"m1","outcome":"retry","integration_id":"f1","http_status":500,"reason":"boom"}`,
+		`{"level":"DEBUG","msg":"delivery","message_id":"m1","outcome":"delivered","integration_id":"f2","http_status":202}`,
+		`{"level":"DEBUG","msg":"deliveries not recorded","keys":["e1#f2","e2#f2"]}`,
+		`{"level":"INFO","msg":"invocation done","records_read":3,"records_written":2,"records_cut_short":2}`,
+		`{"level":"INFO","msg":"invocation done","records_read":1}`,
+	}
+	info := 0
+	for _, l := range lines {
+		x.Write([]byte(l + "\n"))
+		if !strings.Contains(l, "DEBUG") {
+			info += len(l) + 1
+		}
+	}
+	if got := strings.Join(x.of("m1"), "|"); got != "retry [f1] 500: boom|delivered [f2] 202" {
 		t.Errorf("outcomes %q", got)
+	}
+	read, written, cut, bytes := x.records()
+	if read != 4 || written != 2 || cut != 2 || bytes != int64(info) {
+		t.Errorf("records read %d written %d cut %d, %d bytes above DEBUG; want 4, 2, 2, %d", read, written, cut, bytes, info)
+	}
+	if got := strings.Join(x.unrecordedKeys(), ","); got != "e1#f2,e2#f2" {
+		t.Errorf("unrecorded keys %q", got)
+	}
+}
+
+// An event counts as lost by the queue only when none of its messages was ever received.
+func TestLedgerNeverReceived(t *testing.T) {
+	l := newLedger()
+	l.enqueued("e1", "m1")
+	l.enqueued("e2", "m2")
+	l.enqueued("e2", "m3") // the same event sent twice
+	recv := func(id, body string) sqstypes.Message {
+		return sqstypes.Message{MessageId: aws.String(id), Body: aws.String(body),
+			Attributes: map[string]string{string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount): "1"}}
+	}
+	l.take([]sqstypes.Message{recv("m3", `{"id":"e2"}`)})
+	for ev, want := range map[string]bool{"e1": true, "e2": false, "e3": false} {
+		if got := l.neverReceived(ev); got != want {
+			t.Errorf("neverReceived(%s) = %v, want %v", ev, got, want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -12,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/forwarderapp"
+	"github.com/namiml/mparticle-bridge/shared/console"
 
 	"gopkg.in/yaml.v3"
 
@@ -460,11 +462,32 @@ var secretsPrefixExpr = map[string]any{"Fn::If": []any{
 const secretsPrefixVar = "(secrets prefix)"
 
 // entitlementClaimVar marks the variable that must be entitlementClaimExpr: the parameter,
-// or "none" (gating off) when it is empty, since shared/app gates when the variable is unset.
+// or "none" (gating off) when it is empty, since shared/app/integrationsapp gates when the variable is unset.
 const entitlementClaimVar = "(entitlement claim)"
 
 var entitlementClaimExpr = map[string]any{"Fn::If": []any{
 	"HasEntitlementClaim", map[string]any{"Ref": "EntitlementClaim"}, "none",
+}}
+
+// gomaxprocsVar marks the variable that is a literal number: the GOMAXPROCS `make bench`
+// measured best for the Forwarder (bench/README.md), which the benchmark reads back.
+const gomaxprocsVar = "(gomaxprocs)"
+
+// goRuntimeVar marks a literal Go runtime setting (GOGC, GOMEMLIMIT) that `make bench`
+// measures the Forwarder with; each must be a value the runtime accepts.
+const goRuntimeVar = "(go runtime)"
+
+var goRuntimeValue = map[string]*regexp.Regexp{
+	"GOGC":       regexp.MustCompile(`^([0-9]+|off)$`),
+	"GOMEMLIMIT": regexp.MustCompile(`^[0-9]+(B|KiB|MiB|GiB)$`),
+}
+
+// consoleIssuerVar marks the variable that must be consoleIssuerExpr: the console signs in
+// at the issuer the authorizer trusts, and locally (no ConsoleClientId) needs none.
+const consoleIssuerVar = "(console issuer)"
+
+var consoleIssuerExpr = map[string]any{"Fn::If": []any{
+	"HasConsole", map[string]any{"Ref": "JwtIssuer"}, "",
 }}
 
 func TestEnvironmentVariables(t *testing.T) {
@@ -486,8 +509,12 @@ func TestEnvironmentVariables(t *testing.T) {
 			"CREDENTIALS_CACHE_TTL":  "CredentialsCacheTTL",
 			"MAX_CONCURRENT_FEEDS":   "MaxConcurrentFeeds",
 			"IDEMPOTENCY_TTL_HOURS":  "IdempotencyTTLHours",
+			"DELIVERY_RECORDS":       "DeliveryRecords",
 			"LOG_LEVEL":              "LogLevel",
 			"AWS_ENDPOINT_URL":       "",
+			"GOMAXPROCS":             gomaxprocsVar,
+			"GOGC":                   goRuntimeVar,
+			"GOMEMLIMIT":             goRuntimeVar,
 		}},
 		{"IntegrationsFunction", map[string]string{
 			"INTEGRATIONS_TABLE":                  "IntegrationsTable",
@@ -501,6 +528,11 @@ func TestEnvironmentVariables(t *testing.T) {
 			stack.EnvEntitlementClaim:             entitlementClaimVar,
 			stack.EnvEntitlementFeature:           "EntitlementFeature",
 			stack.EnvMParticleBaseURL:             "MParticleBaseURL",
+			console.EnvClientID:                   "ConsoleClientId",
+			console.EnvIssuer:                     consoleIssuerVar,
+			console.EnvScopes:                     "ConsoleScopes",
+			console.EnvTokenUse:                   "ConsoleTokenUse",
+			console.EnvSignInOrigins:              "ConsoleSignInOrigins",
 			"LOG_LEVEL":                           "LogLevel",
 			"AWS_ENDPOINT_URL":                    "",
 		}},
@@ -523,6 +555,24 @@ func TestEnvironmentVariables(t *testing.T) {
 					// Declared empty, for sam local invoke's --env-vars to fill in.
 					if v != "" {
 						t.Errorf("%s = %v, want the empty string", name, v)
+					}
+					continue
+				}
+				if target == gomaxprocsVar {
+					if n, ok := v.(string); !ok || n == "" || strings.Trim(n, "0123456789") != "" {
+						t.Errorf("%s = %v, want a number in a string", name, v)
+					}
+					continue
+				}
+				if target == goRuntimeVar {
+					if n, ok := v.(string); !ok || !goRuntimeValue[name].MatchString(n) {
+						t.Errorf("%s = %v, want a value the Go runtime accepts", name, v)
+					}
+					continue
+				}
+				if target == consoleIssuerVar {
+					if !reflect.DeepEqual(v, consoleIssuerExpr) {
+						t.Errorf("%s = %v, want %v", name, v, consoleIssuerExpr)
 					}
 					continue
 				}
@@ -817,16 +867,20 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 	if p, _ := Ref(mustLookup(t, authz, "JwtConfiguration", "issuer")); p != "JwtIssuer" {
 		t.Errorf("authorizer issuer must be !Ref JwtIssuer")
 	}
-	// The audience is the API's own, plus the operator client when one is set (its access
-	// tokens carry client_id, not aud).
+	// The audience is the API's own, plus the operator client and the console's client when
+	// they are set (their access tokens carry client_id, not aud).
 	aud, _ := mustLookup(t, authz, "JwtConfiguration", "audience").([]any)
 	adminClient := map[string]any{"Fn::If": []any{"HasAdminClient", map[string]any{"Ref": "AdminClientId"}, map[string]any{"Ref": "AWS::NoValue"}}}
-	if len(aud) != 2 {
-		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience, !If [HasAdminClient, !Ref AdminClientId, NoValue]]", aud)
-	} else if p, _ := Ref(aud[0]); p != "JwtAudience" || !reflect.DeepEqual(aud[1], adminClient) {
-		t.Errorf("authorizer audience = %v, want [!Ref JwtAudience, !If [HasAdminClient, !Ref AdminClientId, NoValue]]", aud)
+	consoleClient := map[string]any{"Fn::If": []any{"HasConsole", map[string]any{"Ref": "ConsoleClientId"}, map[string]any{"Ref": "AWS::NoValue"}}}
+	const wantAud = "[!Ref JwtAudience, !If [HasAdminClient, !Ref AdminClientId, NoValue], !If [HasConsole, !Ref ConsoleClientId, NoValue]]"
+	if len(aud) != 3 {
+		t.Errorf("authorizer audience = %v, want %s", aud, wantAud)
+	} else if p, _ := Ref(aud[0]); p != "JwtAudience" || !reflect.DeepEqual(aud[1], adminClient) || !reflect.DeepEqual(aud[2], consoleClient) {
+		t.Errorf("authorizer audience = %v, want %s", aud, wantAud)
 	}
 
+	// The console's page and files are the only routes without a token: they hold no data.
+	public := map[string]bool{"GET /console": false, "GET /console/{proxy+}": false}
 	var routes []string
 	for _, fn := range tpl.ResourcesOfType("AWS::Serverless::Function") {
 		events, _ := tpl.Resources[fn].Properties["Events"].(map[string]any)
@@ -839,10 +893,23 @@ func TestEveryRouteIsAuthenticated(t *testing.T) {
 			if id, _ := Ref(props["ApiId"]); id != apis[0] {
 				t.Errorf("%s.%s: ApiId = %v, want !Ref %s", fn, name, props["ApiId"], apis[0])
 			}
+			route := fmt.Sprint(props["Method"]) + " " + fmt.Sprint(props["Path"])
+			if _, ok := public[route]; ok {
+				if a, _ := Lookup(props, "Auth", "Authorizer"); a != "NONE" || fn != "IntegrationsFunction" {
+					t.Errorf("%s.%s (%s): authorizer %v, want NONE on IntegrationsFunction", fn, name, route, a)
+				}
+				public[route] = true
+				continue
+			}
 			if a, ok := Lookup(props, "Auth", "Authorizer"); ok && a != def {
 				t.Errorf("%s.%s overrides the authorizer with %v", fn, name, a)
 			}
-			routes = append(routes, fmt.Sprint(props["Method"])+" "+fmt.Sprint(props["Path"]))
+			routes = append(routes, route)
+		}
+	}
+	for route, found := range public {
+		if !found {
+			t.Errorf("no route %s for the console", route)
 		}
 	}
 	sort.Strings(routes)
@@ -866,7 +933,7 @@ func TestAlarms(t *testing.T) {
 			return ok && r == "ForwarderFunction"
 		}},
 		// The feed-unhealthy alarm watches the forwarder's own embedded metric.
-		{"FeedUnhealthyAlarm", app.MetricsNamespace, string(metrics.AuthFailed), metrics.DimService, func(v any) bool {
+		{"FeedUnhealthyAlarm", forwarderapp.MetricsNamespace, string(metrics.AuthFailed), metrics.DimService, func(v any) bool {
 			return v == metrics.DefaultService
 		}},
 	}

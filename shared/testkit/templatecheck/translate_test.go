@@ -127,7 +127,7 @@ func TestTranslatedTemplate(t *testing.T) {
 		}
 	})
 
-	t.Run("every API operation requires the JWT authorizer", func(t *testing.T) {
+	t.Run("every API operation requires the JWT authorizer; only the console is public", func(t *testing.T) {
 		apis := resourcesOfType(resources, "AWS::ApiGatewayV2::Api")
 		if !reflect.DeepEqual(apis, []string{"IntegrationsApi"}) {
 			t.Fatalf("HTTP APIs = %v, want only IntegrationsApi (an implicit API has no authorizer)", apis)
@@ -144,6 +144,7 @@ func TestTranslatedTemplate(t *testing.T) {
 			t.Fatalf("no JWT authorizer in %v", schemes)
 		}
 		var ops []string
+		public := 0
 		paths, _ := mustLookup(t, body, "paths").(map[string]any)
 		for path, item := range paths {
 			methods, _ := item.(map[string]any)
@@ -154,8 +155,17 @@ func TestTranslatedTemplate(t *testing.T) {
 				if strings.HasPrefix(method, "x-amazon-apigateway-any-method") {
 					t.Errorf("%s has a catch-all method", path)
 				}
-				ops = append(ops, strings.ToUpper(method)+" "+path)
 				sec, _ := Lookup(op, "security")
+				// The console's page and files hold no data: API Gateway serves them without
+				// a token (SAM's NONE authorizer), and nothing else.
+				if route := strings.ToUpper(method) + " " + path; route == "GET /console" || route == "GET /console/{proxy+}" {
+					if !reflect.DeepEqual(sec, []any{map[string]any{"NONE": []any{}}}) {
+						t.Errorf("%s: security %v, want [{NONE: []}]", route, sec)
+					}
+					public++
+					continue
+				}
+				ops = append(ops, strings.ToUpper(method)+" "+path)
 				list, _ := sec.([]any)
 				authorized := len(list) > 0
 				for _, req := range list {
@@ -175,6 +185,9 @@ func TestTranslatedTemplate(t *testing.T) {
 		sort.Strings(ops)
 		if want := apiOperations(t); !reflect.DeepEqual(ops, want) {
 			t.Errorf("deployed operations %v\nshared/api/openapi.yaml operations %v", ops, want)
+		}
+		if public != 2 {
+			t.Errorf("%d console routes, want GET /console and GET /console/{proxy+}", public)
 		}
 	})
 }

@@ -37,7 +37,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/namiml/mparticle-bridge/shared/app"
+	"github.com/namiml/mparticle-bridge/shared/app/integrationsapp"
 
 	"github.com/namiml/mparticle-bridge/shared/devtools/devauth"
 
@@ -146,7 +146,7 @@ func run(ctx context.Context, o options) error {
 		stack.EnvAppCredentialWritesPerMinute: "100000",
 	}
 	// The API logs at info per request; keep them off the fuzzer's output.
-	h, err := app.NewIntegrations(awsCfg, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
+	h, err := integrationsapp.New(awsCfg, func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

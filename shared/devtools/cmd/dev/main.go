@@ -8,7 +8,8 @@
 //	dev invoke -function F -event FILE      make invoke: run a function under aws-lambda-rie
 //
 // Settings come from the environment: LOCAL_AWS_PORT (4566), API_PORT (3000),
-// MPARTICLE_PORT (9999), MPARTICLE_BASE_URL (empty: the built-in contract server),
+// MPARTICLE_PORT (9999), OIDC_PORT (3001, the console's local OpenID provider),
+// MPARTICLE_BASE_URL (empty: the built-in contract server),
 // LOCAL_VISIBILITY_TIMEOUT (10s; 0 keeps the queue's 180 s as deployed),
 // LOCAL_RETRY_BACKOFF_UNIT (1s: retries after 1, 2, 4, 8, 16, then every 30 s; 0 keeps the
 // deployed minute),
@@ -127,6 +128,9 @@ func up(ctx context.Context, root string, log *slog.Logger) error {
 		return err
 	}
 	if cfg.MPPort, err = envInt("MPARTICLE_PORT", 9999); err != nil {
+		return err
+	}
+	if cfg.OIDCPort, err = envInt("OIDC_PORT", 3001); err != nil {
 		return err
 	}
 	if cfg.VisibilityTimeout, _, err = envDuration("LOCAL_VISIBILITY_TIMEOUT", 10*time.Second); err != nil {

@@ -4,6 +4,7 @@
 //	go run ./shared/devtools/cmd/soak                 # the full run: 20,000 messages, a 60 s outage
 //	go run ./shared/devtools/cmd/soak -events 2000 -seed 9 -outage-after 500
 //	go run ./shared/devtools/cmd/soak -outage 0       # no outage phase
+//	go run ./shared/devtools/cmd/soak -records all    # another delivery-record policy (retries, all, off)
 //
 // It starts moto_server (from $MOTO_SERVER, the project's .venv, or PATH) on a free
 // loopback port unless -endpoint names a running one. Run it from the repository.
@@ -21,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/namiml/mparticle-bridge/shared/forwarder"
 	"github.com/namiml/mparticle-bridge/shared/testkit/motoproc"
 	"github.com/namiml/mparticle-bridge/shared/testkit/soak"
 )
@@ -37,9 +39,23 @@ func main() {
 	flag.DurationVar(&cfg.BackoffUnit, "backoff-unit", d.BackoffUnit, "the forwarder's retry backoff unit (deployed: 1m)")
 	flag.BoolVar(&cfg.ExpectIdempotency, "expect-idempotency", d.ExpectIdempotency,
 		"fail if a batch mParticle had confirmed to a completed invocation is sent again")
+	records := flag.String("records", string(d.Records), "the forwarder's delivery-record policy: retries, all or off (DELIVERY_RECORDS)")
 	endpoint := flag.String("endpoint", "", "a running moto server (default: start one)")
 	verbose := flag.Bool("v", false, "print the forwarder's logs (secrets redacted) to stderr")
 	flag.Parse()
+	policy, err := forwarder.ParseRecordPolicy(*records)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(2)
+	}
+	cfg.Records = policy
+	expectSet := false
+	flag.Visit(func(f *flag.Flag) { expectSet = expectSet || f.Name == "expect-idempotency" })
+	if policy == forwarder.RecordsOff && !expectSet {
+		// Without records a message handed back re-sends what it had delivered: only
+		// mParticle's deduplication (counted as raw re-sends) stands between it and outputs.
+		cfg.ExpectIdempotency = false
+	}
 	cfg.Outage.StartAfter = cfg.Events / 4
 	if *outageAfter >= 0 {
 		cfg.Outage.StartAfter = *outageAfter

@@ -1,4 +1,4 @@
-package app
+package integrationsapp
 
 import (
 	"errors"
@@ -16,12 +16,12 @@ import (
 func TestNewFromEnvNeedsTable(t *testing.T) {
 	env := map[string]string{}
 	getenv := func(k string) string { return env[k] }
-	if _, err := NewIntegrations(aws.Config{Region: "us-east-1"}, getenv, nil); err == nil {
+	if _, err := New(aws.Config{Region: "us-east-1"}, getenv, nil); err == nil {
 		t.Fatal("built without INTEGRATIONS_TABLE")
 	}
 	env["INTEGRATIONS_TABLE"] = "t"
-	if h, err := NewIntegrations(aws.Config{Region: "us-east-1"}, getenv, nil); err != nil || h == nil {
-		t.Fatalf("NewIntegrations: %v", err)
+	if h, err := New(aws.Config{Region: "us-east-1"}, getenv, nil); err != nil || h == nil {
+		t.Fatalf("New: %v", err)
 	}
 }
 
@@ -51,7 +51,7 @@ func TestNewFromEnvChecksSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := map[string]string{"INTEGRATIONS_TABLE": "t"}
 			maps.Copy(env, tt.env)
-			_, err := NewIntegrations(aws.Config{Region: "us-east-1"}, func(k string) string { return env[k] }, nil)
+			_, err := New(aws.Config{Region: "us-east-1"}, func(k string) string { return env[k] }, nil)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok %v", err, tt.ok)
 			}

@@ -1,10 +1,11 @@
-package app
+package forwarderapp
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -23,8 +24,8 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/secretstore"
 )
 
-// ForwarderSettings is the forwarder's configuration, read from the environment the template sets.
-type ForwarderSettings struct {
+// Settings is the forwarder's configuration, read from the environment the template sets.
+type Settings struct {
 	IntegrationsTable   string        // INTEGRATIONS_TABLE (required)
 	DLQURL              string        // DLQ_URL (required)
 	MParticleBaseURL    string        // MPARTICLE_BASE_URL: send every pod's traffic here
@@ -35,6 +36,10 @@ type ForwarderSettings struct {
 	DeliveriesTable     string        // DELIVERIES_TABLE: idempotency records; empty disables
 	IdempotencyTTL      time.Duration // IDEMPOTENCY_TTL_HOURS, default 72h
 	BackoffUnit         time.Duration // RETRY_BACKOFF_UNIT, default forwarder.DefaultBackoffUnit
+
+	// DeliveryRecords is DELIVERY_RECORDS: which delivery records are read and written
+	// (retries, the default; all; off). See forwarder.RecordPolicy.
+	DeliveryRecords forwarder.RecordPolicy
 }
 
 // EnvRetryBackoffUnit names the variable that scales the retry backoff. The template does not
@@ -42,9 +47,13 @@ type ForwarderSettings struct {
 // time, as they do the visibility timeout.
 const EnvRetryBackoffUnit = "RETRY_BACKOFF_UNIT"
 
-// ForwarderSettingsFromEnv reads and validates ForwarderSettings.
-func ForwarderSettingsFromEnv(getenv func(string) string) (ForwarderSettings, error) {
-	s := ForwarderSettings{
+// EnvDeliveryRecords names the variable holding the delivery-record policy (the template's
+// DeliveryRecords parameter).
+const EnvDeliveryRecords = "DELIVERY_RECORDS"
+
+// SettingsFromEnv reads and validates Settings.
+func SettingsFromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{
 		IntegrationsTable: getenv("INTEGRATIONS_TABLE"),
 		DLQURL:            getenv("DLQ_URL"),
 		MParticleBaseURL:  getenv("MPARTICLE_BASE_URL"),
@@ -74,6 +83,9 @@ func ForwarderSettingsFromEnv(getenv func(string) string) (ForwarderSettings, er
 		return s, err
 	}
 	s.IdempotencyTTL = time.Duration(hours) * time.Hour
+	if s.DeliveryRecords, err = forwarder.ParseRecordPolicy(getenv(EnvDeliveryRecords)); err != nil {
+		return s, fmt.Errorf("%s: %w", EnvDeliveryRecords, err)
+	}
 	if s.BackoffUnit, err = duration(getenv, EnvRetryBackoffUnit, forwarder.DefaultBackoffUnit); err != nil {
 		return s, err
 	}
@@ -102,9 +114,9 @@ func emitter(getenv func(string) string) *metrics.Emitter {
 	return metrics.New(metricsOut, MetricsNamespace)
 }
 
-// ForwarderOption adjusts what NewForwarder builds. The Lambda uses none; test harnesses (the soak)
+// Option adjusts what New builds. The Lambda uses none; test harnesses (the soak)
 // use them to instrument the real forwarderWiring instead of copying it.
-type ForwarderOption func(*forwarderWiring)
+type Option func(*forwarderWiring)
 
 type forwarderWiring struct {
 	client  mparticle.Options
@@ -112,20 +124,20 @@ type forwarderWiring struct {
 }
 
 // WithClientOptions lets f adjust the mParticle client's options (HTTP client, timeouts,
-// backoff) after NewForwarder has set its own.
-func WithClientOptions(f func(*mparticle.Options)) ForwarderOption {
+// backoff) after New has set its own.
+func WithClientOptions(f func(*mparticle.Options)) Option {
 	return func(w *forwarderWiring) { f(&w.client) }
 }
 
 // WithMetrics sends the embedded metrics to e, wherever the handler runs.
-func WithMetrics(e *metrics.Emitter) ForwarderOption {
+func WithMetrics(e *metrics.Emitter) Option {
 	return func(w *forwarderWiring) { w.metrics = e }
 }
 
-// NewForwarder wires a Handler from the environment and one AWS config, loaded once per
+// New wires a Handler from the environment and one AWS config, loaded once per
 // container by the caller.
-func NewForwarder(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, opts ...ForwarderOption) (*forwarder.Handler, error) {
-	s, err := ForwarderSettingsFromEnv(getenv)
+func New(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log *slog.Logger, opts ...Option) (*forwarder.Handler, error) {
+	s, err := SettingsFromEnv(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("forwarder settings: %w", err)
 	}
@@ -138,6 +150,7 @@ func NewForwarder(ctx context.Context, awsCfg aws.Config, getenv func(string) st
 	for _, o := range opts {
 		o(&w)
 	}
+	w.client.HTTPClient = countTraffic(w.client.HTTPClient)
 	client, err := mparticle.New(w.client)
 	if err != nil {
 		return nil, fmt.Errorf("mparticle client: %w", err)
@@ -164,7 +177,24 @@ func NewForwarder(ctx context.Context, awsCfg aws.Config, getenv func(string) st
 		MaxConcurrentFeeds: s.MaxConcurrentFeeds,
 		DeadlineMargin:     time.Duration(s.DeadlineMarginMilli) * time.Millisecond,
 		BackoffUnit:        s.BackoffUnit,
+		Records:            s.DeliveryRecords,
 	}), nil
+}
+
+// countTraffic returns hc with its transport wrapped in forwarder.CountTraffic, so each
+// integration's log line says the requests and bytes its uploads took. Without a client of
+// the caller's, it builds one like the mParticle client's own default (connections kept
+// alive, 16 idle per host; the client never follows redirects whatever it is given).
+func countTraffic(hc *http.Client) *http.Client {
+	if hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 16
+		t.TLSHandshakeTimeout = 5 * time.Second
+		return &http.Client{Transport: forwarder.CountTraffic(t)}
+	}
+	cp := *hc
+	cp.Transport = forwarder.CountTraffic(hc.Transport)
+	return &cp
 }
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {

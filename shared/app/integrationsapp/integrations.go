@@ -1,4 +1,4 @@
-package app
+package integrationsapp
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	"github.com/namiml/mparticle-bridge/shared/stack"
 )
 
-// NewIntegrations wires a Handler from the environment the template sets and one AWS config,
+// New wires a Handler from the environment the template sets and one AWS config,
 // loaded once per container by the caller. The Lambda and the local API server both use it.
 //
 //   - INTEGRATIONS_TABLE (required);
@@ -39,7 +39,7 @@ import (
 //     forgot the variable does not give the feature away;
 //   - MPARTICLE_BASE_URL: where test events go instead of mParticle's hosts (as the
 //     Forwarder's uploads).
-func NewIntegrations(awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*api.Handler, error) {
+func New(awsCfg aws.Config, getenv func(string) string, log *slog.Logger) (*api.Handler, error) {
 	table := getenv("INTEGRATIONS_TABLE")
 	if table == "" {
 		return nil, fmt.Errorf("INTEGRATIONS_TABLE is not set")
