@@ -322,7 +322,8 @@ func (d *decoder) event() (*Event, *InvalidError) {
 	if err != nil {
 		return nil, err
 	}
-	if ev.Type = Type(typ); !ev.Type.Valid() {
+	var known bool
+	if ev.Type, known = Type(typ).Canonical(); !known {
 		return nil, invalid("type", "unknown event type")
 	}
 	at, err := requiredString("occurred_at", d.v(wOccurredAt))

@@ -58,15 +58,47 @@ var Descriptions = map[Type]string{
 
 // Valid reports whether t is one of the 13 known event types.
 func (t Type) Valid() bool {
-	// A switch, not a lookup in Descriptions: Decode asks for every event, and a switch
-	// on constants needs no hashing. TestTypesDescribed keeps the two in step.
+	_, ok := t.Canonical()
+	return ok
+}
+
+// Canonical returns this package's constant equal to t, and whether there is one. Decode
+// gives events their type this way, and the integration store the types an integration
+// wants: two strings sharing their bytes compare equal at the first check, so routing and
+// mapping an event by its type (the forwarder does it per event and integration) costs no
+// byte-by-byte comparison.
+func (t Type) Canonical() (Type, bool) {
+	// A switch, not a lookup in Descriptions: a switch on constants needs no hashing.
+	// TestTypesDescribed keeps the two in step.
 	switch t {
-	case DeviceImpression, DeviceTransaction, TrialConverted, TrialDidNotConvert, TrialStarted,
-		SubscriptionCancelled, SubscriptionExpired, SubscriptionInGracePeriod, SubscriptionPaused,
-		SubscriptionPurchased, SubscriptionRenewalInGracePeriod, SubscriptionRenewed, SubscriptionResumed:
-		return true
+	case DeviceImpression:
+		return DeviceImpression, true
+	case DeviceTransaction:
+		return DeviceTransaction, true
+	case TrialConverted:
+		return TrialConverted, true
+	case TrialDidNotConvert:
+		return TrialDidNotConvert, true
+	case TrialStarted:
+		return TrialStarted, true
+	case SubscriptionCancelled:
+		return SubscriptionCancelled, true
+	case SubscriptionExpired:
+		return SubscriptionExpired, true
+	case SubscriptionInGracePeriod:
+		return SubscriptionInGracePeriod, true
+	case SubscriptionPaused:
+		return SubscriptionPaused, true
+	case SubscriptionPurchased:
+		return SubscriptionPurchased, true
+	case SubscriptionRenewalInGracePeriod:
+		return SubscriptionRenewalInGracePeriod, true
+	case SubscriptionRenewed:
+		return SubscriptionRenewed, true
+	case SubscriptionResumed:
+		return SubscriptionResumed, true
 	}
-	return false
+	return t, false
 }
 
 // IsUser reports whether t is a user.* lifecycle event (requires a user id, carries user attributes).

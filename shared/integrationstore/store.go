@@ -419,6 +419,11 @@ func unmarshal(item map[string]types.AttributeValue) (integration.Integration, e
 	if err := attributevalue.UnmarshalMap(item, &in); err != nil {
 		return in, fmt.Errorf("integrationstore: decode item: %w", err)
 	}
+	// The package's own strings: the forwarder then matches events against them without
+	// comparing bytes (event.Type.Canonical).
+	for i, t := range in.Events {
+		in.Events[i], _ = t.Canonical()
+	}
 	return in, nil
 }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -316,5 +318,26 @@ func TestBookkeepingItems(t *testing.T) {
 	}
 	if v, ok := w[stack.IntegrationsTTL].(*types.AttributeValueMemberN); !ok || v.Value != strconv.FormatInt(start.Add(time.Minute).Unix(), 10) {
 		t.Errorf("window expires_at: %v", w[stack.IntegrationsTTL])
+	}
+}
+
+// Read integrations name their event types with the event package's own strings, which
+// the forwarder compares an event's type against without comparing bytes.
+func TestUnmarshalGivesCanonicalEventTypes(t *testing.T) {
+	in := integration.Integration{ID: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", AppID: "app", Name: "n",
+		Events: []event.Type{event.Type(strings.Clone(string(event.SubscriptionPurchased))), "user.subscription.unknown"}}
+	item, err := marshal(&in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unmarshal(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Events) != 2 || got.Events[0] != event.SubscriptionPurchased || got.Events[1] != "user.subscription.unknown" {
+		t.Fatalf("events %q", got.Events)
+	}
+	if unsafe.StringData(string(got.Events[0])) != unsafe.StringData(string(event.SubscriptionPurchased)) {
+		t.Error("a known type does not share the constant's bytes")
 	}
 }
