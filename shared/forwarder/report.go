@@ -9,6 +9,7 @@ import (
 
 	"github.com/namiml/mparticle-bridge/shared/integration"
 	"github.com/namiml/mparticle-bridge/shared/metrics"
+	"github.com/namiml/mparticle-bridge/shared/mparticle"
 )
 
 // Summary counts what an invocation did (logged once per invocation, used by tests).
@@ -126,7 +127,7 @@ type feedCounts struct {
 	outcomes          map[Outcome]int
 	deadLettered      int
 	missingCustomerID int
-	traffic           feedTraffic
+	traffic           mparticle.Traffic
 }
 
 // counts returns the integration's counts, made on first use.
@@ -175,8 +176,8 @@ func (t *feedTally) deadLettered(ids []string) {
 var feedFailures = []Outcome{Retry, Throttled, NotStarted, AuthFailed, Misdirected, Rejected}
 
 // logFeeds writes one INFO line per integration the invocation settled deliveries for: its
-// app, its counts by outcome, and the requests and bytes its uploads took (when the HTTP
-// transport counts them, CountTraffic).
+// app, its counts by outcome, and the requests and bytes its uploads took (as the mParticle
+// client counts them, mparticle.WithTraffic; an Uploader that does not count leaves them out).
 func (h *Handler) logFeeds(ctx context.Context, inv *invocation) {
 	if !h.deps.Logger.Enabled(ctx, slog.LevelInfo) {
 		return
@@ -204,8 +205,8 @@ func (h *Handler) logFeeds(ctx context.Context, inv *invocation) {
 		if c.missingCustomerID > 0 {
 			attrs = append(attrs, slog.Int("missing_customer_id", c.missingCustomerID))
 		}
-		if n := c.traffic.requests.Load(); n > 0 {
-			attrs = append(attrs, slog.Int64("requests", n), slog.Int64("bytes", c.traffic.bytes.Load()))
+		if n := c.traffic.Requests(); n > 0 {
+			attrs = append(attrs, slog.Int64("requests", n), slog.Int64("bytes", c.traffic.Bytes()))
 		}
 		h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "feed done", attrs...)
 	}

@@ -138,7 +138,7 @@ func (h *Handler) sendChunks(ctx context.Context, inv *invocation, fw *feedWork,
 // again before the chunk is settled).
 func (h *Handler) upload(ctx context.Context, inv *invocation, fw *feedWork, batches []mparticle.Batch, creds feedcreds.Credentials) ([]mparticle.Result, feedcreds.Credentials) {
 	in := fw.in
-	ctx = withTraffic(ctx, &inv.feedLog.counts(in).traffic)
+	ctx = mparticle.WithTraffic(ctx, &inv.feedLog.counts(in).traffic)
 	results := h.deps.Uploader.Upload(ctx, feedFor(in, creds), batches)
 	var refused []int
 	for i, res := range results {

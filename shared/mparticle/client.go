@@ -682,9 +682,31 @@ func (c *Client) post(ctx context.Context, u *upload, endpoint *url.URL, body []
 	return r
 }
 
+// Traffic counts the requests an upload puts on the wire and their bodies' bytes, retries
+// and narrowed requests included, for a caller that reports them (the forwarder's log line
+// per feed). Safe for concurrent use.
+type Traffic struct{ requests, bytes atomic.Int64 }
+
+// Requests is the number of requests sent.
+func (t *Traffic) Requests() int64 { return t.requests.Load() }
+
+// Bytes is the bytes of the requests' bodies.
+func (t *Traffic) Bytes() int64 { return t.bytes.Load() }
+
+type trafficKey struct{}
+
+// WithTraffic makes the requests of uploads under ctx count towards t.
+func WithTraffic(ctx context.Context, t *Traffic) context.Context {
+	return context.WithValue(ctx, trafficKey{}, t)
+}
+
 // do is c.http.Do(req), or its equivalent straight through h1Transport: a 3xx comes back
 // as it is (noRedirects) and an error is wrapped in *url.Error, as http.Client does.
 func (c *Client) do(req *http.Request) (*http.Response, error) {
+	if t, ok := req.Context().Value(trafficKey{}).(*Traffic); ok {
+		t.requests.Add(1)
+		t.bytes.Add(max(req.ContentLength, 0))
+	}
 	if c.direct == nil {
 		return c.http.Do(req)
 	}

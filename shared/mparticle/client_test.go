@@ -776,3 +776,46 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// WithTraffic counts every request an upload sends, retries included, and their bodies'
+// bytes, through the client's own transport and through a caller's http.Client alike.
+func TestUploadCountsTraffic(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+	}{
+		{"own transport", nil},
+		{"caller's client", func(o *Options) { o.HTTPClient = &http.Client{} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, func(w http.ResponseWriter, _ *http.Request, _ recordedRequest, n int) {
+				if n == 1 {
+					writeAPIError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "try later")
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			})
+			c, _ := newTestClient(t, ts, tc.mod)
+			var tr Traffic
+			res := c.Upload(WithTraffic(context.Background(), &tr), testFeed("US1"), smallBatches(5))
+			for _, r := range res {
+				if r.Outcome != Delivered {
+					t.Fatalf("result %v (%v)", r.Outcome, r.Err)
+				}
+			}
+			reqs := ts.requests()
+			var bytes int64
+			for _, r := range reqs {
+				bytes += int64(len(r.Body))
+			}
+			if len(reqs) != 2 || tr.Requests() != int64(len(reqs)) || tr.Bytes() != bytes {
+				t.Errorf("counted %d requests, %d bytes; the server saw %d requests, %d bytes", tr.Requests(), tr.Bytes(), len(reqs), bytes)
+			}
+			// Uploads without a Traffic in their context count nowhere.
+			c.Upload(context.Background(), testFeed("US1"), smallBatches(1))
+			if tr.Requests() != 2 {
+				t.Errorf("an upload without WithTraffic was counted: %d", tr.Requests())
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strconv"
 	"time"
@@ -150,7 +149,6 @@ func New(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log
 	for _, o := range opts {
 		o(&w)
 	}
-	w.client.HTTPClient = countTraffic(w.client.HTTPClient)
 	client, err := mparticle.New(w.client)
 	if err != nil {
 		return nil, fmt.Errorf("mparticle client: %w", err)
@@ -179,22 +177,6 @@ func New(ctx context.Context, awsCfg aws.Config, getenv func(string) string, log
 		BackoffUnit:        s.BackoffUnit,
 		Records:            s.DeliveryRecords,
 	}), nil
-}
-
-// countTraffic returns hc with its transport wrapped in forwarder.CountTraffic, so each
-// integration's log line says the requests and bytes its uploads took. Without a client of
-// the caller's, it builds one like the mParticle client's own default (connections kept
-// alive, 16 idle per host; the client never follows redirects whatever it is given).
-func countTraffic(hc *http.Client) *http.Client {
-	if hc == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns, t.MaxIdleConnsPerHost = 64, 16
-		t.TLSHandshakeTimeout = 5 * time.Second
-		return &http.Client{Transport: forwarder.CountTraffic(t)}
-	}
-	cp := *hc
-	cp.Transport = forwarder.CountTraffic(hc.Transport)
-	return &cp
 }
 
 func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
